@@ -1,0 +1,5 @@
+import sys
+
+from ctrl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,31 @@
+"""Shared fixtures: a fresh artifact store per test, one Prefect test server per session."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty artifact store under a temporary root (also exported as CTRL_HOME)."""
+    from storage import Store
+
+    root = tmp_path / "ctrl-home"
+    monkeypatch.setenv("CTRL_HOME", str(root))
+    return Store(str(root))
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One real, temporary Prefect server for the whole test session (~9 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield os.environ.get("PREFECT_API_URL")
