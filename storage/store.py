@@ -1,0 +1,231 @@
+"""The artifact store: keyed table and model artifacts under one root, and their catalog.
+
+Layout (contract)::
+
+    <root>/tables/<table>/<key>/part-NNNNN.parquet + _manifest.json   (manifest written last)
+    <root>/models/<key>/...(Hugging Face files)    + _manifest.json
+    <root>/catalog.duckdb                                              (views only)
+
+The root is ``$CTRL_HOME`` (default ``./.ctrl``) or any fsspec URL. Usage::
+
+    store = Store()                      # or Store("memory://x"), Store("s3://bucket/ctrl")
+    w = store.open_writer("rollouts", key, stage="rollout", config=cfg, inputs={...},
+                          code_version="1")
+    w.write_shard(0, rows); w.commit(schema=schema)
+    store.sql("SELECT model, count(*) FROM rollouts GROUP BY ALL")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage import catalog
+from storage.errors import ArtifactNotFound, IncompleteArtifact, QueryError
+from storage.fsutil import Root
+from storage.models import ModelsMixin
+from storage.writer import MANIFEST, TableWriter
+
+log = logging.getLogger("storage")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def default_root() -> str:
+    """``$CTRL_HOME`` or ``./.ctrl``."""
+    return os.environ.get("CTRL_HOME") or ".ctrl"
+
+
+def _check(kind: str, value: str) -> None:
+    pattern = catalog.IDENT_RE if kind == "table" else KEY_RE
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"invalid {kind} name {value!r}: use letters, digits and '_'"
+                         + ("" if kind == "table" else " ('.', '-' allowed)"))
+
+
+class Store(ModelsMixin):
+    """Artifacts under ``root`` (local path or fsspec URL; default ``$CTRL_HOME`` or ./.ctrl).
+
+    Args:
+        root: where artifacts live.
+        auto_catalog: refresh ``catalog.duckdb`` after every commit (default True).
+    """
+
+    def __init__(self, root: str | None = None, *, auto_catalog: bool = True) -> None:
+        self._root = Root(root if root is not None else default_root())
+        self.root = self._root.url
+        self.auto_catalog = auto_catalog
+
+    def __repr__(self) -> str:
+        return f"Store({self.root!r})"
+
+    # ---- tables -------------------------------------------------------------------------
+    def table_dir(self, table: str, key: str) -> str:
+        """The artifact's directory (fs path; a URL for remote roots via ``uri``)."""
+        _check("table", table)
+        _check("key", key)
+        return self._root.join("tables", table, key)
+
+    def uri(self, path: str) -> str:
+        return self._root.uri(path)
+
+    def has_table(self, table: str, key: str) -> bool:
+        """True only when the artifact is complete (its manifest exists)."""
+        return self._root.exists(os.path.join(self.table_dir(table, key), MANIFEST)
+                                 if self._root.local else self.table_dir(table, key) + "/" + MANIFEST)
+
+    def _manifest_path(self, directory: str) -> str:
+        return (os.path.join if self._root.local else lambda a, b: a + "/" + b)(directory, MANIFEST)
+
+    def read_manifest(self, table: str, key: str) -> dict[str, Any]:
+        """The manifest of a complete artifact."""
+        d = self.table_dir(table, key)
+        path = self._manifest_path(d)
+        if not self._root.exists(path):
+            self._raise_missing(f"table artifact {table}/{key}", d)
+        return self._root.read_json(path)
+
+    def _raise_missing(self, what: str, directory: str) -> None:
+        if self._root.exists(directory):
+            raise IncompleteArtifact(
+                f"{what} at {self.uri(directory)} has no {MANIFEST}: it was never committed "
+                "(a crashed or running stage); re-run the stage to finish it")
+        raise ArtifactNotFound(f"no {what} under {self.root}; run the stage that produces it")
+
+    def open_writer(self, table: str, key: str, *, stage: str, config: dict[str, Any],
+                    inputs: dict[str, str], code_version: str) -> TableWriter:
+        """A writer for ``table``/``key``; finished shards of an earlier attempt are kept."""
+        self.table_dir(table, key)
+        if table in ("runs", "models"):
+            raise ValueError(f"table name {table!r} is reserved for a catalog view; rename it")
+        return TableWriter(self._root, table, key, stage=stage, config=config, inputs=inputs,
+                           code_version=code_version, on_commit=self._after_commit)
+
+    def read_table(self, table: str, key: str, columns: list[str] | None = None) -> pa.Table:
+        """A complete artifact as one Arrow table (shards concatenated in order)."""
+        m = self.read_manifest(table, key)
+        d = self.table_dir(table, key)
+        parts = []
+        for s in m["shards"]:
+            path = os.path.join(d, s["file"]) if self._root.local else d + "/" + s["file"]
+            try:
+                if self._root.local:
+                    parts.append(pq.read_table(path, columns=columns))
+                else:
+                    with self._root.fs.open(path, "rb") as f:
+                        parts.append(pq.read_table(f, columns=columns))
+            except FileNotFoundError as e:
+                raise IncompleteArtifact(
+                    f"shard {self.uri(path)} listed in the manifest of {table}/{key} is missing; "
+                    f"delete {self.uri(self._manifest_path(d))} and re-run the stage") from e
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables(parts, promote_options="permissive")
+
+    def manifests(self, table: str | None = None) -> list[dict[str, Any]]:
+        """Every complete manifest (tables, then models), oldest first.
+
+        Args:
+            table: only this table's artifacts ("model" for models).
+        """
+        pats = []
+        if table in (None, "model"):
+            pats.append(self._root.join("models", "*", MANIFEST))
+        if table != "model":
+            pats.insert(0, self._root.join("tables", table or "*", "*", MANIFEST))
+        out = []
+        for pat in pats:
+            for path in self._root.glob(pat):
+                try:
+                    out.append(self._root.read_json(path))
+                except FileNotFoundError:  # deleted between glob and read: not complete any more
+                    continue
+        return sorted(out, key=lambda m: (m.get("created_at") or "", m.get("key", "")))
+
+    def latest_key(self, table: str) -> str | None:
+        """The key of the newest complete artifact of ``table`` (None if there is none)."""
+        ms = self.manifests(table)
+        return ms[-1]["key"] if ms else None
+
+    # ---- catalog ------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> str:
+        return self._root.join(catalog.CATALOG)
+
+    def _after_commit(self, manifest: dict[str, Any]) -> None:
+        if self.auto_catalog:
+            self.refresh_catalog()
+
+    def refresh_catalog(self) -> None:
+        """Rebuild ``<root>/catalog.duckdb`` (views only) from the manifests."""
+        catalog.write_catalog(self._root, self.manifests())
+
+    def _fresh_keys(self) -> set[tuple[str, str]]:
+        pats = [self._root.join("tables", "*", "*", MANIFEST), self._root.join("models", "*", MANIFEST)]
+        keys = set()
+        for pat in pats:
+            for p in self._root.glob(pat):
+                parts = re.split(r"[\\/]", p)
+                keys.add(("model", parts[-2]) if parts[-3] == "models" else (parts[-3], parts[-2]))
+        return keys
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with every catalog view (read-only file for local roots).
+
+        The catalog is rebuilt first when it is missing or does not match the manifests.
+        """
+        if not self._root.local:
+            con = duckdb.connect()
+            catalog.create_views(con, self._root, self.manifests())
+            return con
+        path = self.catalog_path
+        want = self._fresh_keys()
+        if os.path.exists(path):
+            con = duckdb.connect(path, read_only=True)
+            if catalog.catalog_keys(con) == want:
+                return con
+            con.close()
+        self.refresh_catalog()
+        return duckdb.connect(path, read_only=True)
+
+    def views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()]
+
+    def sql(self, query: str) -> pa.Table:
+        """Run ``query`` against the catalog views; returns an Arrow table.
+
+        Raises:
+            QueryError: bad SQL, or a view whose table has no artifacts yet.
+        """
+        con = self.connect()
+        try:
+            try:
+                return _arrow(con.sql(query))
+            except duckdb.Error as e:
+                friendly = catalog.missing_view_error(e, self.views(con))
+                msg = friendly or str(e).strip().replace("\n", " ")
+                raise QueryError(msg) from e
+        finally:
+            con.close()
+
+    # ---- local cache for remote roots (models) --------------------------------------------
+    def _cache_dir(self, *parts: str) -> str:
+        base = os.environ.get("CTRL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ctrl")
+        tag = hashlib.sha256(self.root.encode()).hexdigest()[:12]
+        return os.path.join(base, tag, *parts)
+
+
+def _arrow(rel: duckdb.DuckDBPyRelation | None) -> pa.Table:
+    """A relation as Arrow (``to_arrow_table`` in DuckDB >= 1.4, ``arrow`` before); a
+    statement that returns nothing (e.g. SET) gives an empty table."""
+    if rel is None:
+        return pa.table({})
+    fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+    return fetch()

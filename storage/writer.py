@@ -1,0 +1,154 @@
+"""Writing one table artifact shard by shard: ``<root>/tables/<table>/<key>/part-NNNNN.parquet``.
+
+Each shard is written to a temp name and renamed, so a shard present under its final name is
+complete and is reused when a crashed stage is resumed. ``commit`` writes ``_manifest.json``
+last (atomically); until then the artifact is incomplete and never read as output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage.fsutil import Root
+
+MANIFEST = "_manifest.json"
+SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+CORE_FIELDS = ("key", "table", "stage", "inputs", "config", "code_version", "rows", "schema",
+               "shards", "created_at")
+COMPRESSION = "zstd"
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
+    """A readable schema for the manifest: name, Arrow type string, nullable."""
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+def to_arrow(rows: Any, schema: pa.Schema | None, where: str) -> pa.Table:
+    """Rows (list of dicts, Table or RecordBatch) as a Table, conformed to ``schema`` if given."""
+    try:
+        if isinstance(rows, pa.RecordBatch):
+            rows = pa.Table.from_batches([rows])
+        if isinstance(rows, pa.Table):
+            if schema is None:
+                return rows
+            missing = [n for n in schema.names if n not in rows.column_names]
+            if missing:
+                raise ValueError(f"columns {missing} of the schema are missing from the rows")
+            return rows.select(schema.names).cast(schema)
+        rows = list(rows)
+        if not rows and schema is None:
+            return pa.table({})
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as e:
+        raise ValueError(
+            f"{where}: cannot build an Arrow table from the rows ({e}); make every row match "
+            "the stage's schema (same column names, consistent types)"
+        ) from e
+
+
+class TableWriter:
+    """Writes shards of one artifact and commits its manifest. Made by ``Store.open_writer``."""
+
+    def __init__(self, root: Root, table: str, key: str, *, stage: str, config: dict[str, Any],
+                 inputs: dict[str, str], code_version: str,
+                 on_commit: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.root, self.table, self.key = root, table, key
+        self.stage, self.config, self.inputs = stage, config, dict(inputs or {})
+        self.code_version = str(code_version)
+        self.dir = root.join("tables", table, key)
+        self._on_commit = on_commit
+        self._written: dict[int, tuple[int, pa.Schema]] = {}  # shard -> (rows, schema)
+
+    def __repr__(self) -> str:
+        return f"TableWriter({self.root.uri(self.dir)})"
+
+    def _shard_files(self) -> dict[int, str]:
+        out = {}
+        for name in self.root.listdir(self.dir):
+            m = SHARD_RE.match(name)
+            if m:
+                out[int(m.group(1))] = name
+        return out
+
+    def done_shards(self) -> set[int]:
+        """Indices of shards already complete on disk (from this or an earlier, crashed run)."""
+        return set(self._shard_files())
+
+    def write_shard(self, index: int, rows: Any, schema: pa.Schema | None = None) -> int:
+        """Write shard ``index`` atomically; returns its row count.
+
+        Args:
+            index: shard number (0-based); the file is ``part-{index:05d}.parquet``.
+            rows: list of dicts, a pyarrow Table or RecordBatch.
+            schema: if given, rows are built/cast to it (needed for all-null or empty shards).
+        """
+        if not isinstance(index, int) or index < 0:
+            raise ValueError(f"{self}: shard index must be an int >= 0, got {index!r}")
+        table = to_arrow(rows, schema, f"{self} shard {index}")
+        path = self.root.join("tables", self.table, self.key, shard_name(index))
+        self.root.write_atomic(
+            path, lambda target: pq.write_table(table, target, compression=COMPRESSION)
+        )
+        self._written[index] = (table.num_rows, table.schema)
+        return table.num_rows
+
+    def _shard_meta(self, index: int, name: str) -> tuple[int, pa.Schema]:
+        if index in self._written:
+            return self._written[index]
+        path = self.root.join("tables", self.table, self.key, name)
+        if self.root.local:
+            meta = pq.read_metadata(path)
+        else:
+            with self.root.fs.open(path, "rb") as f:
+                meta = pq.read_metadata(f)
+        return meta.num_rows, meta.schema.to_arrow_schema()
+
+    def commit(self, *, schema: pa.Schema | None = None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the manifest (last, atomically) and return it.
+
+        Args:
+            schema: the table schema; required to give an empty output its columns.
+            extra: extra manifest fields (e.g. ``metrics``); may not override core fields.
+
+        Returns:
+            The manifest dict.
+        """
+        extra = dict(extra or {})
+        clash = sorted(set(extra) & set(CORE_FIELDS))
+        if clash:
+            raise ValueError(f"{self}: extra manifest fields {clash} clash with core fields; "
+                             "rename them (e.g. put them under 'metrics')")
+        files = self._shard_files()
+        if not files:  # an empty output is still one readable file carrying the schema
+            self.write_shard(0, [], schema=schema)
+            files = self._shard_files()
+        shards, schemas, total = [], [], 0
+        for index in sorted(files):
+            n, s = self._shard_meta(index, files[index])
+            shards.append({"file": files[index], "rows": n})
+            schemas.append(s)
+            total += n
+        if schema is None:
+            schema = pa.unify_schemas(schemas, promote_options="permissive")
+        manifest = {
+            "key": self.key, "table": self.table, "stage": self.stage, "inputs": self.inputs,
+            "config": self.config, "code_version": self.code_version, "rows": total,
+            "schema": schema_to_json(schema), "shards": shards,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
+            **extra,
+        }
+        self.root.write_json_atomic(self.root.join("tables", self.table, self.key, MANIFEST),
+                                    manifest)
+        if self._on_commit is not None:
+            self._on_commit(manifest)
+        return manifest
