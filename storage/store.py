@@ -210,7 +210,7 @@ class Store(ModelsMixin):
                 return _arrow(con.sql(query))
             except duckdb.Error as e:
                 friendly = catalog.missing_view_error(e, self.views(con))
-                msg = friendly or str(e).strip().replace("\n", " ")
+                msg = friendly or _one_line(str(e))
                 raise QueryError(msg) from e
         finally:
             con.close()
@@ -220,6 +220,12 @@ class Store(ModelsMixin):
         base = os.environ.get("CTRL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ctrl")
         tag = hashlib.sha256(self.root.encode()).hexdigest()[:12]
         return os.path.join(base, tag, *parts)
+
+
+def _one_line(message: str) -> str:
+    """DuckDB's multi-line error as one line (drops the echoed query and caret lines)."""
+    lines = [ln.strip() for ln in message.splitlines()]
+    return " ".join(ln for ln in lines if ln and not ln.startswith(("LINE ", "^")))
 
 
 def _arrow(rel: duckdb.DuckDBPyRelation | None) -> pa.Table:
