@@ -46,6 +46,7 @@ def materialize(
     extra: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     desc: str | None = None,
+    postfix: Callable[[], dict[str, float]] | None = None,
 ) -> StageResult:
     """Materialize ``table`` under its key, resuming finished shards.
 
@@ -64,6 +65,8 @@ def materialize(
         extra: extra manifest fields (e.g. metrics), or a callable computed after all shards.
         progress: called with (done_items, total_items) after every shard.
         desc: label for the progress bar.
+        postfix: called after every shard; its numbers are shown next to the bar
+            (e.g. ``{"cases/s": 41.0}``).
 
     Returns:
         The StageResult; ``cached`` tells whether it was a cache hit.
@@ -92,7 +95,7 @@ def materialize(
             rows = process(chunk)
             writer.write_shard(idx, rows, schema=schema)
             n_done += len(chunk)
-            bar.advance(len(chunk))
+            bar.advance(len(chunk), **(postfix() if postfix else {}))
             if progress:
                 progress(n_done, len(work))
     ext = extra() if callable(extra) else (extra or {})
