@@ -183,4 +183,8 @@ def missing_view_error(e: duckdb.Error, views: Iterable[str]) -> str | None:
     if name in PRODUCERS:
         return (f"no artifacts of table {name} yet — run `{PRODUCERS[name]}` first "
                 f"(views now: {known})")
-    return f"no table or view named {name} in the catalog (views now: {known})"
+    import difflib
+
+    close = difflib.get_close_matches(name, list(views), n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"no table or view named {name} in the catalog (views now: {known}){hint}"
