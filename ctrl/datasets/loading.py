@@ -1,0 +1,194 @@
+"""Read a dataset's native rows with the `datasets` library, from local files or the hub.
+
+A source is a local path (a .json/.jsonl/.parquet/.arrow file, a directory of such files, or a
+``save_to_disk`` directory) or a Hugging Face hub id. Local data is fingerprinted by the sha256 of
+its files, hub data by the repo revision (online) or the cached dataset's fingerprint (offline), so
+changed data gives a new artifact key.
+
+Offline behaviour: when ``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE`` is set, or a 3-second TCP probe
+of the hub fails, the hub is put in offline mode before loading, so an uncached id fails at once
+with :class:`SourceError` (one line saying what to do) instead of hanging on retries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pathlib
+import socket
+import urllib.parse
+from typing import Any
+
+SPLIT_WORDS = ("train", "validation", "valid", "test", "dev")
+FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
+
+
+class SourceError(RuntimeError):
+    """The source cannot be read; the message is one line saying what to do."""
+
+
+@dataclasses.dataclass
+class RawSource:
+    """Native rows in a deterministic order: (split, index within split, row dict)."""
+
+    rows: list[tuple[str, int, dict]]
+    fingerprint: str
+    location: str
+
+
+def file_sha256(path: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def path_fingerprint(path: pathlib.Path) -> str:
+    """sha256 over every file (relative name + content hash) under ``path``."""
+    if path.is_file():
+        return "sha256:" + file_sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+    return "sha256-tree:" + h.hexdigest()
+
+
+def split_from_name(name: str, default: str = "train") -> str:
+    """The split a file name implies ('code_contests-test.parquet' -> 'test')."""
+    low = name.lower()
+    for word in SPLIT_WORDS:
+        if word in low:
+            return {"valid": "validation", "dev": "validation"}.get(word, word)
+    return default
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is requested or a TCP connection to the hub fails quickly."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
+            return False
+    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def force_offline() -> None:
+    """Put `datasets` and `huggingface_hub` in offline mode (also when already imported)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets.config
+    import huggingface_hub.constants
+
+    datasets.config.HF_HUB_OFFLINE = True
+    if hasattr(datasets.config, "HF_DATASETS_OFFLINE"):
+        datasets.config.HF_DATASETS_OFFLINE = True
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+
+
+def _rows_of(ds: Any, split_filter: str | None, default_split: str) -> list[tuple[str, int, dict]]:
+    """Rows of a Dataset or DatasetDict, splits in sorted order, filtered to ``split_filter``."""
+    import datasets
+
+    if isinstance(ds, datasets.DatasetDict):
+        parts = sorted(ds.items())
+        if split_filter is not None:
+            names = [name for name, _ in parts]
+            parts = [(n, d) for n, d in parts if n == split_filter]
+            if not parts:
+                raise SourceError(
+                    f"split {split_filter!r} not found; available splits: {', '.join(names)}")
+    else:
+        parts = [(split_filter or default_split, ds)]
+    return [(name, i, row) for name, d in parts for i, row in enumerate(d)]
+
+
+def load_local(path: pathlib.Path, split: str | None) -> RawSource:
+    """Rows of a local file or directory (see module docstring)."""
+    import datasets
+
+    fp = path_fingerprint(path)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").exists()
+                              or (path / "dataset_info.json").exists()):
+            ds = datasets.load_from_disk(str(path))
+            default = split_from_name(path.name)
+        elif path.is_dir():
+            ds = datasets.load_dataset(str(path))
+            default = "train"
+        else:
+            builder = FILE_BUILDERS.get("".join(path.suffixes[-1:]).lower())
+            if builder is None:
+                raise SourceError(
+                    f"{path}: unsupported file type {path.suffix!r}; use .json, .jsonl, .parquet, "
+                    ".arrow, or a save_to_disk directory")
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+            default = split_from_name(path.name)
+    except SourceError:
+        raise
+    except (ValueError, OSError, TypeError) as e:  # datasets' own parse/cast errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SourceError(f"{path}: could not be read as a dataset ({first}); check its format") \
+            from None
+    import datasets as _d
+
+    if isinstance(ds, _d.Dataset) and split is not None:
+        default = split  # a single file: --split names it
+        split = None
+    return RawSource(_rows_of(ds, split, default), fp, str(path))
+
+
+def load_hub(hub_id: str, split: str | None, data_files: dict | None = None,
+             config_name: str | None = None) -> RawSource:
+    """Rows of a hub dataset (``data_files`` for repos whose loading script `datasets` dropped)."""
+    import datasets
+
+    online = hub_reachable()
+    if not online:
+        force_offline()
+    revision = None
+    if online:
+        try:
+            from huggingface_hub import HfApi
+
+            revision = HfApi().dataset_info(hub_id, timeout=10).sha
+        except Exception as e:  # noqa: BLE001 - any hub failure: say which and what to do
+            raise SourceError(
+                f"hub dataset {hub_id!r} could not be found ({type(e).__name__}); check the id, "
+                "or pass a local file/directory with --source") from None
+    try:
+        if data_files:
+            files = {k: f"hf://datasets/{hub_id}/{v}" for k, v in data_files.items()}
+            builder = FILE_BUILDERS.get(pathlib.PurePath(next(iter(data_files.values()))).suffix)
+            ds = datasets.load_dataset(builder or "json", data_files=files)
+        else:
+            ds = datasets.load_dataset(hub_id, config_name)
+    except Exception as e:  # noqa: BLE001 - datasets raises many types for "not there"
+        where = "the hub is unreachable and it is not in the local cache" if not online else (
+            f"loading failed: {type(e).__name__}")
+        raise SourceError(
+            f"hub dataset {hub_id!r} cannot be loaded: {where}; download it where there is "
+            "internet (it is then cached) or pass a local file/directory with --source") from None
+    if revision is None:
+        parts = ds.values() if isinstance(ds, datasets.DatasetDict) else [ds]
+        revision = "cache:" + hashlib.sha256(
+            "".join(sorted(d._fingerprint for d in parts)).encode()).hexdigest()[:16]
+    return RawSource(_rows_of(ds, split, "train"), f"hub:{hub_id}@{revision}", hub_id)
+
+
+def load_source(source: str, split: str | None, *, data_files: dict | None = None,
+                config_name: str | None = None) -> RawSource:
+    """Local path when it exists, else a hub id (``owner/name``), else a clear SourceError."""
+    path = pathlib.Path(source).expanduser()
+    if path.exists():
+        return load_local(path, split)
+    looks_local = source.startswith((".", "/", "~")) or pathlib.PurePath(source).suffix in (
+        FILE_BUILDERS) or source.count("/") != 1
+    if looks_local:
+        raise SourceError(f"{source}: no such file or directory; pass an existing local file/"
+                          "directory or a hub id like owner/name")
+    return load_hub(source, split, data_files, config_name)

@@ -1,0 +1,286 @@
+"""Stage ``ingest``: normalize a benchmark into the `problems` table (+ `quarantine`).
+
+Reads a built-in source (``humaneval``, ``mbpp``) or a local file/directory or hub id in one of
+the formats of :mod:`ctrl.datasets` (``apps``, ``taco``, ``codecontests``, ``livecodebench``,
+``apps-selected``). Writes, under one artifact key:
+
+- ``problems``: one row per good problem (columns in docs/internals.md), public and private tests
+  kept apart, each stored as the sandbox's ``tests`` JSON;
+- ``quarantine``: one row per dropped native row: ``kind`` ``malformed`` (reason, truncated raw
+  row) or ``contaminated`` (matched evaluation problem and overlap score).
+
+The key covers the config and a fingerprint of the input data (file sha256 / hub revision), so a
+re-run is a cache hit and changed data or parameters give a new key. Run::
+
+    ctrl ingest --source mbpp --split test
+    ctrl ingest --source humaneval
+    ctrl ingest --source deepmind/code_contests --format codecontests --split test \\
+        --max-private-cases 10
+    ctrl ingest --source taco.parquet --format taco --decontaminate-against humaneval,mbpp:test
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from typing import Any
+
+from ctrl.config import ConfigError, describe, doc, to_dict
+from ctrl.datasets import BUILTIN, FORMATS, BadRow, Options, adapter, normalize_all
+from ctrl.datasets.common import PROBLEMS_SCHEMA, QUARANTINE_SCHEMA, raw_preview
+from ctrl.datasets.loading import RawSource, SourceError, load_source
+from ctrl.decontam import NgramIndex, decontaminate
+from ctrl.stage import StageResult, materialize
+from storage import Store, artifact_key
+
+STAGE = "ingest"
+VERSION = "1"
+SHARD_SIZE = 2000
+_KEY_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """How to ingest one dataset into `problems`."""
+
+    source: str = doc("'humaneval', 'mbpp', a local file/directory, or a hub id (owner/name)")
+    format: str | None = doc(
+        f"native format of a file/hub source: {', '.join(FORMATS)}; not needed for built-ins",
+        None)
+    split: str | None = doc("only this split (e.g. test); None = every split", None)
+    limit: int | None = doc("keep only the first N native rows (split order, then file order)",
+                            None)
+    public_cases: int = doc("with one test list (APPS, TACO), how many leading cases are public",
+                            1)
+    max_private_cases: int | None = doc(
+        "cap private cases per problem (CTRL evaluates CodeContests on the first 10); None = all",
+        None)
+    time_limit_s: float = doc("per-case time limit when the dataset gives none", 10.0)
+    memory_mb: int = doc("memory limit in MB when the dataset gives none", 1024)
+    decontaminate_against: tuple[str, ...] = doc(
+        "evaluation sets NAME[:SPLIT] (humaneval, mbpp, or a problems artifact key) whose "
+        "statements training problems must not overlap", ())
+    ngram: int = doc("words per n-gram for decontamination", 10)
+    overlap_threshold: float = doc(
+        "drop a problem when this fraction of its statement n-grams occur in one eval problem",
+        0.5)
+
+    def __post_init__(self) -> None:
+        if not self.source or not self.source.strip():
+            raise ConfigError("source is empty; pass --source humaneval|mbpp|PATH|HUB_ID")
+        if self.source in BUILTIN:
+            if self.format not in (None, self.source):
+                raise ConfigError(f"source {self.source!r} is built in; drop --format")
+        elif self.format is None:
+            raise ConfigError(f"source {self.source!r} needs --format, one of "
+                              f"{', '.join(FORMATS)}")
+        elif self.format not in FORMATS:
+            raise ConfigError(f"unknown format {self.format!r}; use one of "
+                              f"{', '.join(FORMATS)}")
+        for name, value, low in (("limit", self.limit, 1), ("public_cases", self.public_cases, 1),
+                                 ("max_private_cases", self.max_private_cases, 1),
+                                 ("memory_mb", self.memory_mb, 1), ("ngram", self.ngram, 1)):
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not self.time_limit_s > 0:
+            raise ConfigError(f"time_limit_s must be > 0, got {self.time_limit_s!r}")
+        if not 0.0 < self.overlap_threshold <= 1.0:
+            raise ConfigError(f"overlap_threshold must be in (0, 1], got "
+                              f"{self.overlap_threshold!r}")
+        if isinstance(self.decontaminate_against, str):
+            raise ConfigError("decontaminate_against must be a tuple of names, e.g. "
+                              "('humaneval', 'mbpp:test')")
+
+    def options(self) -> Options:
+        return Options(self.public_cases, self.max_private_cases, self.time_limit_s,
+                       self.memory_mb)
+
+
+class IngestError(RuntimeError):
+    """The ingest cannot run; the message is one line saying what to do."""
+
+
+def load_raw(config: IngestConfig) -> tuple[Any, RawSource]:
+    """The adapter module and the native rows of ``config.source``."""
+    if config.source in BUILTIN:
+        mod = adapter(config.source)
+        try:
+            return mod, mod.load(config.split)
+        except BadRow as e:
+            raise IngestError(str(e)) from None
+    mod = adapter(config.format)  # type: ignore[arg-type]
+    files = mod.HUB_DATA_FILES if config.source == getattr(mod, "HUB_ID", None) else None
+    return mod, load_source(config.source, config.split, data_files=files)
+
+
+def eval_set(store: Store, spec: str) -> tuple[str, list[tuple[str, str]]]:
+    """(fingerprint, [(problem_id, statement)]) of one ``NAME[:SPLIT]`` evaluation set."""
+    name, _, split = spec.partition(":")
+    split = split or None
+    if name in BUILTIN:
+        mod = adapter(name)
+        raw = mod.load(split)
+        rows = [r for _, r in normalize_all(mod, raw.rows, Options()) if isinstance(r, dict)]
+        return raw.fingerprint, [(r["problem_id"], r["statement"]) for r in rows]
+    if _KEY_RE.match(name):
+        if not store.has_table("problems", name):
+            raise IngestError(f"decontamination set {spec!r}: no complete problems artifact "
+                              f"{name} in {store.root}; check `ctrl runs`")
+        t = store.read_table("problems", name, columns=["problem_id", "split", "statement"])
+        rows = [r for r in t.to_pylist() if split is None or r["split"] == split]
+        return name, [(r["problem_id"], r["statement"]) for r in rows]
+    raise IngestError(f"decontamination set {spec!r}: use humaneval, mbpp (optionally :SPLIT) "
+                      "or a 16-hex problems artifact key")
+
+
+def _quarantine_row(source: str, split: str, index: int, nid: str, kind: str, reason: str,
+                    raw: Any, matched: str | None = None, overlap: float | None = None) -> dict:
+    return {"source": source, "split": split, "row_index": index, "native_id": nid, "kind": kind,
+            "reason": reason, "matched_problem_id": matched, "overlap": overlap,
+            "raw": raw_preview(raw)}
+
+
+def build_rows(mod: Any, raw: RawSource, config: IngestConfig,
+               index: NgramIndex | None) -> tuple[list[dict], list[dict]]:
+    """(problems rows, quarantine rows) from the native rows."""
+    rows = raw.rows[: config.limit] if config.limit else raw.rows
+    by_index = {i: (split, row) for split, i, row in rows}
+    source = getattr(mod, "SOURCE", config.source)
+    good, bad, seen = [], [], {}
+    for i, result in normalize_all(mod, rows, config.options()):
+        split, native = by_index[i]
+        nid = mod.native_id(native, i) if isinstance(native, dict) else str(i)
+        if isinstance(result, BadRow):
+            bad.append(_quarantine_row(source, split, i, nid, "malformed", str(result), native))
+        elif result["problem_id"] in seen:
+            bad.append(_quarantine_row(source, split, i, nid, "malformed",
+                                       f"duplicate problem_id {result['problem_id']} (first at "
+                                       f"row {seen[result['problem_id']]})", native))
+        else:
+            seen[result["problem_id"]] = i
+            result["_row"] = (split, i, nid, native)
+            good.append(result)
+    if index is not None:
+        good, dropped = decontaminate(good, index, config.overlap_threshold)
+        for row, pid, score in dropped:
+            split, i, nid, native = row["_row"]
+            bad.append(_quarantine_row(
+                source, split, i, nid, "contaminated",
+                f"statement {config.ngram}-gram overlap {score:.2f} with {pid} > "
+                f"{config.overlap_threshold}", native, pid, round(score, 4)))
+    for row in good:
+        row.pop("_row")
+    return good, bad
+
+
+def run(store: Store, config: IngestConfig) -> StageResult:
+    """Ingest ``config.source`` into `problems` (+ `quarantine`) under one key.
+
+    Returns:
+        The problems StageResult; ``metrics`` has rows_per_split, quarantined, contaminated,
+        native_rows and the quarantine key (the same key).
+    """
+    mod, raw = load_raw(config)
+    inputs = {"data": raw.fingerprint}
+    docs: list[tuple[str, str]] = []
+    for spec in config.decontaminate_against:
+        fp, rows = eval_set(store, spec)
+        inputs[f"decontaminate:{spec}"] = fp
+        docs.extend(rows)
+    cfg = to_dict(config)
+    key = artifact_key(STAGE, VERSION, cfg, inputs)
+    state: dict[str, Any] = {}
+
+    def items() -> list[dict]:
+        index = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
+        good, bad = build_rows(mod, raw, config, index)
+        if not store.has_table("quarantine", key):
+            w = store.open_writer("quarantine", key, stage=STAGE, config=cfg, inputs=inputs,
+                                  code_version=VERSION)
+            w.write_shard(0, bad, schema=QUARANTINE_SCHEMA)
+            w.commit(schema=QUARANTINE_SCHEMA, extra={"source": raw.location})
+        state["metrics"] = metrics(good, bad, len(raw.rows[: config.limit or None]))
+        return good
+
+    return materialize(
+        store, stage=STAGE, table="problems", version=VERSION, config=cfg, inputs=inputs,
+        items=items, process=lambda chunk: chunk, shard_size=SHARD_SIZE, schema=PROBLEMS_SCHEMA,
+        extra=lambda: {"metrics": state["metrics"], "source": raw.location},
+        desc=f"ingest {config.source}")
+
+
+def metrics(good: list[dict], bad: list[dict], native_rows: int) -> dict[str, Any]:
+    per_split: dict[str, int] = {}
+    for r in good:
+        per_split[r["split"]] = per_split.get(r["split"], 0) + 1
+    return {"rows_per_split": dict(sorted(per_split.items())), "problems": len(good),
+            "quarantined": sum(1 for b in bad if b["kind"] == "malformed"),
+            "contaminated": sum(1 for b in bad if b["kind"] == "contaminated"),
+            "native_rows": native_rows}
+
+
+def config_from_args(args: Any) -> IngestConfig:
+    against = tuple(s.strip() for s in (args.decontaminate_against or "").split(",") if s.strip())
+    return IngestConfig(
+        source=args.source, format=args.format, split=args.split, limit=args.limit,
+        public_cases=args.public_cases, max_private_cases=args.max_private_cases,
+        time_limit_s=args.time_limit_s, memory_mb=args.memory_mb, decontaminate_against=against,
+        ngram=args.ngram, overlap_threshold=args.overlap_threshold)
+
+
+def print_summary(result: StageResult, config: IngestConfig) -> None:
+    m = result.metrics or {}
+    status = "cache hit (nothing rewritten)" if result.cached else "written"
+    print(f"ingest {config.source}: key {result.key} ({status})")
+    for split, n in (m.get("rows_per_split") or {}).items():
+        print(f"  {split:<12} {n:>7} problems")
+    print(f"  quarantined  {m.get('quarantined', 0):>7} malformed rows"
+          + (f" (see: ctrl sql \"SELECT * FROM quarantine WHERE artifact='{result.key}'\")"
+             if m.get("quarantined") else ""))
+    if config.decontaminate_against:
+        print(f"  contaminated {m.get('contaminated', 0):>7} dropped (overlap > "
+              f"{config.overlap_threshold} with {', '.join(config.decontaminate_against)})")
+
+
+def main(args: Any) -> int:
+    """``ctrl ingest``: 0 on success, 1 when every row was bad, 2 on a usage/source error."""
+    try:
+        config = config_from_args(args)
+        result = run(Store(), config)
+    except (ConfigError, SourceError, IngestError) as e:
+        print(f"ctrl ingest: error: {e}", file=sys.stderr)
+        return 2
+    print_summary(result, config)
+    m = result.metrics or {}
+    if m.get("problems", result.rows) == 0 and m.get("native_rows", 0) > 0:
+        print(f"ctrl ingest: error: none of the {m.get('native_rows')} rows became a problem; "
+              "see the quarantine table for why", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``ctrl ingest``."""
+    defaults = {name: default for name, _, default, _ in describe(IngestConfig)}
+    helps = {name: h for name, _, _, h in describe(IngestConfig)}
+    p = subparsers.add_parser("ingest", help="normalize a dataset into the problems table",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--source", required=True, help=helps["source"])
+    p.add_argument("--format", help=helps["format"])
+    p.add_argument("--split", help=helps["split"])
+    p.add_argument("--limit", type=int, help=helps["limit"])
+    p.add_argument("--public-cases", type=int, default=defaults["public_cases"],
+                   help=helps["public_cases"])
+    p.add_argument("--max-private-cases", type=int, help=helps["max_private_cases"])
+    p.add_argument("--time-limit-s", type=float, default=defaults["time_limit_s"],
+                   help=helps["time_limit_s"])
+    p.add_argument("--memory-mb", type=int, default=defaults["memory_mb"],
+                   help=helps["memory_mb"])
+    p.add_argument("--decontaminate-against", default="",
+                   help="comma-separated " + helps["decontaminate_against"])
+    p.add_argument("--ngram", type=int, default=defaults["ngram"], help=helps["ngram"])
+    p.add_argument("--overlap-threshold", type=float, default=defaults["overlap_threshold"],
+                   help=helps["overlap_threshold"])
+    p.set_defaults(func=main)
+
