@@ -140,15 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{args.rows:,} rollout rows in shards of {args.shard_rows:,}, {COMPRESSION} "
               f"parquet {size / 2**20:.0f} MiB, {os.cpu_count()} CPUs, duckdb {duckdb.__version__}, "
               f"pyarrow {pa.__version__}\n")
-        head = f"{"measure":<48} {'ctrl store':>12} {'baseline':>12} {'ratio':>7}  target"
+        head = f"{'measure':<48} {'ctrl store':>12} {'baseline':>12} {'ratio':>7}  target"
         print(head + "\n" + "-" * len(head))
         rs, rb = args.rows / t_store, args.rows / t_base
-        print(f"{"commit rows/s (vs pq.write_table)":<48} {rs:>12,.0f} {rb:>12,.0f} "
+        print(f"{'commit rows/s (vs pq.write_table)':<48} {rs:>12,.0f} {rb:>12,.0f} "
               f"{rs / rb:>7.2f}  >= 200,000 rows/s {'OK' if rs >= 200_000 else 'MISSED'}")
         for name, sql in QUERIES.items():
             ours, theirs, _ = bench_query(sql, store, base_dir, args.repeat)
             target = "< 1 s " + ("OK" if ours < 1 else "MISSED") if "4 aggs" in name else ""
-            print(f"{(name + " s (vs glob)"):<48} {ours:>12.3f} {theirs:>12.3f} "
+            print(f"{(name + ' s (vs glob)'):<48} {ours:>12.3f} {theirs:>12.3f} "
                   f"{ours / theirs:>7.2f}  {target}")
         print("\nratio = ctrl store / baseline (commit: higher is better; latency: lower is better)")
     finally:
