@@ -39,6 +39,10 @@ class Root:
         """An fs path under the root."""
         return posixpath.join(self.path, *parts) if not self.local else os.path.join(self.path, *parts)
 
+    def sub(self, directory: str, name: str) -> str:
+        """``name`` inside ``directory`` (an fs path)."""
+        return os.path.join(directory, name) if self.local else posixpath.join(directory, name)
+
     def uri(self, path: str) -> str:
         """How DuckDB names ``path``: absolute local path, or the URL with its protocol."""
         return path if self.local else self.fs.unstrip_protocol(path)

@@ -99,7 +99,7 @@ class ModelsMixin:
         return manifest
 
     def _model_file(self, dest: str, rel: str) -> str:
-        return os.path.join(dest, rel) if self._root.local else dest + "/" + rel.replace(os.sep, "/")
+        return self._root.sub(dest, rel if self._root.local else rel.replace(os.sep, "/"))
 
     def model_path(self, key: str) -> str:
         """A local directory holding the complete model (downloaded once for remote roots)."""
@@ -118,7 +118,7 @@ class ModelsMixin:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             tmp = target + ".part"
             try:
-                self._root.fs.get_file(dest + "/" + item["path"], tmp)
+                self._root.fs.get_file(self._root.sub(dest, item["path"]), tmp)
             except FileNotFoundError as e:
                 raise IncompleteArtifact(
                     f"model {key}: file {item['path']} listed in its manifest is missing under "

@@ -77,11 +77,10 @@ class Store(ModelsMixin):
 
     def has_table(self, table: str, key: str) -> bool:
         """True only when the artifact is complete (its manifest exists)."""
-        return self._root.exists(os.path.join(self.table_dir(table, key), MANIFEST)
-                                 if self._root.local else self.table_dir(table, key) + "/" + MANIFEST)
+        return self._root.exists(self._manifest_path(self.table_dir(table, key)))
 
     def _manifest_path(self, directory: str) -> str:
-        return (os.path.join if self._root.local else lambda a, b: a + "/" + b)(directory, MANIFEST)
+        return self._root.sub(directory, MANIFEST)
 
     def read_manifest(self, table: str, key: str) -> dict[str, Any]:
         """The manifest of a complete artifact."""
@@ -113,7 +112,7 @@ class Store(ModelsMixin):
         d = self.table_dir(table, key)
         parts = []
         for s in m["shards"]:
-            path = os.path.join(d, s["file"]) if self._root.local else d + "/" + s["file"]
+            path = self._root.sub(d, s["file"])
             try:
                 if self._root.local:
                     parts.append(pq.read_table(path, columns=columns))
@@ -159,8 +158,15 @@ class Store(ModelsMixin):
         return self._root.join(catalog.CATALOG)
 
     def _after_commit(self, manifest: dict[str, Any]) -> None:
-        if self.auto_catalog:
+        if not self.auto_catalog:
+            return
+        try:
             self.refresh_catalog()
+        except (OSError, ValueError, duckdb.Error) as e:
+            # The artifact is committed and valid; only the convenience views are behind.
+            log.warning("committed %s/%s but could not refresh %s: %s. `ctrl sql` rebuilds it "
+                        "on the next query and will report the problem there",
+                        manifest.get("table"), manifest.get("key"), self.uri(self.catalog_path), e)
 
     def refresh_catalog(self) -> None:
         """Rebuild ``<root>/catalog.duckdb`` (views only) from the manifests."""
@@ -176,14 +182,14 @@ class Store(ModelsMixin):
         return keys
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with every catalog view (read-only file for local roots).
+        """A DuckDB connection with every catalog view.
 
-        The catalog is rebuilt first when it is missing or does not match the manifests.
+        Local roots: ``catalog.duckdb`` opened read-only, rebuilt first when missing or when it
+        does not match the manifests. Remote roots (or an unwritable local root): an in-memory
+        database with the same views.
         """
         if not self._root.local:
-            con = duckdb.connect()
-            catalog.create_views(con, self._root, self.manifests())
-            return con
+            return self._memory_connect()
         path = self.catalog_path
         want = self._fresh_keys()
         if os.path.exists(path):
@@ -191,8 +197,26 @@ class Store(ModelsMixin):
             if catalog.catalog_keys(con) == want:
                 return con
             con.close()
-        self.refresh_catalog()
-        return duckdb.connect(path, read_only=True)
+        try:
+            self.refresh_catalog()
+        except PermissionError as e:
+            log.warning("cannot write %s (%s); querying with in-memory views", path, e)
+            return self._memory_connect()
+        con = duckdb.connect(path, read_only=True)
+        if catalog.catalog_keys(con) == want:
+            return con
+        # A manifest appeared meanwhile, or this process still holds the old file open.
+        con.close()
+        return self._memory_connect()
+
+    def _memory_connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect()
+        try:
+            catalog.create_views(con, self._root, self.manifests())
+        except BaseException:
+            con.close()
+            raise
+        return con
 
     def views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         return [r[0] for r in con.execute(

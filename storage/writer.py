@@ -8,19 +8,22 @@ last (atomically); until then the artifact is incomplete and never read as outpu
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import time
 from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.fsutil import Root
+from storage.fsutil import Root, is_temp
 
 MANIFEST = "_manifest.json"
 SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 CORE_FIELDS = ("key", "table", "stage", "inputs", "config", "code_version", "rows", "schema",
                "shards", "created_at")
 COMPRESSION = "zstd"
+STALE_TMP_S = 3600  # a temp file this old belongs to a writer that died
 
 
 def shard_name(index: int) -> str:
@@ -101,6 +104,18 @@ class TableWriter:
         self._written[index] = (table.num_rows, table.schema)
         return table.num_rows
 
+    def _clean_stale_temps(self) -> None:
+        """Delete temp files left by crashed writers (local roots; young ones may be live)."""
+        if not self.root.local:
+            return
+        for name in self.root.listdir(self.dir):
+            path = os.path.join(self.dir, name)
+            try:
+                if is_temp(name) and time.time() - os.path.getmtime(path) > STALE_TMP_S:
+                    os.remove(path)
+            except FileNotFoundError:  # its writer renamed or removed it meanwhile
+                continue
+
     def _shard_meta(self, index: int, name: str) -> tuple[int, pa.Schema]:
         if index in self._written:
             return self._written[index]
@@ -128,6 +143,7 @@ class TableWriter:
         if clash:
             raise ValueError(f"{self}: extra manifest fields {clash} clash with core fields; "
                              "rename them (e.g. put them under 'metrics')")
+        self._clean_stale_temps()
         files = self._shard_files()
         if not files:  # an empty output is still one readable file carrying the schema
             self.write_shard(0, [], schema=schema)

@@ -89,14 +89,18 @@ def test_uncommitted_artifact_is_never_read(store):
     assert store.has_table("rollouts", "k2") and store.read_table("rollouts", "k2").num_rows == 3
 
 
-def test_temp_files_are_not_shards(store):
+def test_temp_files_are_not_shards_and_stale_ones_are_cleaned(store):
     d = os.path.join(store.root, "tables", "rollouts", "k3")
     os.makedirs(d)
-    open(os.path.join(d, ".part-00000.parquet.tmp-deadbeef"), "wb").write(b"half a shard")
+    stale, live = (os.path.join(d, f".part-0000{i}.parquet.tmp-deadbeef") for i in (0, 1))
+    for p in (stale, live):
+        open(p, "wb").write(b"half a shard")
+    os.utime(stale, (0, 0))  # left by a writer that died long ago
     w = store.open_writer("rollouts", "k3", stage="s", config={}, inputs={}, code_version="1")
     assert w.done_shards() == set()
     w.write_shard(0, rows(0, 2), schema=ROLLOUT_SCHEMA)
     assert w.commit()["rows"] == 2
+    assert not os.path.exists(stale) and os.path.exists(live)  # a young one may be a live writer
 
 
 def test_empty_output_commits_with_schema(store):
