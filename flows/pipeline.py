@@ -1,0 +1,133 @@
+"""The ``ctrl`` pipeline flow (deployment ``ctrl/full-pipeline``) and the retraining flow.
+
+Reads: the preset and overrides (parameters); every stage reads its inputs from the artifact
+store by key. Writes: one artifact per stage (through the stage), Prefect artifacts per stage, and
+the final report under ``<root>/reports/<run key>/`` (also a Prefect markdown artifact).
+
+    prefect deployment run ctrl/full-pipeline --param preset=tiny --param until=execute --watch
+    prefect deployment run ctrl/full-pipeline --param preset=default \
+        --param overrides='{"rollout": {"samples": 4}}'
+    prefect deployment run ctrl-retrain/retrain      # what the paused weekly schedule runs
+
+The flow only sequences: a stage is a task (``flows/<stage>.py``), or — for GPU stages when
+``gpu_pool`` is given — a run of deployment ``ctrl-<stage>/gpu`` on that pool, after which the
+local task call is a cache hit that reads the manifest. Parameters are typed (an unknown preset
+or stage is rejected by the server before a run is created) and then validated by
+``ctrl.pipeline.plan`` (unknown config fields or bad values fail the run with the valid choices).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.deployments import run_deployment
+
+from ctrl import pipeline
+from ctrl.config import ConfigError
+from ctrl.presets import names
+from flows.artifacts import publish_report
+from flows.critique import critique_task
+from flows.evaluate import evaluate_task
+from flows.execute import execute_task
+from flows.ingest import ingest_task
+from flows.revise import revise_task
+from flows.rollout import rollout_task
+from flows.sft import sft_task
+from storage import Store
+
+PresetName = Literal[tuple(names())]  # type: ignore[valid-type]
+StageName = Literal[tuple(pipeline.STEP_NAMES)]  # type: ignore[valid-type]
+TASKS = {"ingest": ingest_task, "rollout": rollout_task, "execute": execute_task,
+         "critique": critique_task, "revise": revise_task, "sft": sft_task,
+         "sft-eval": evaluate_task}
+
+
+def gpu_deployment(stage: str) -> str:
+    """The deployment that runs a GPU stage on the gpu work pool (see flows/deploy.py)."""
+    return f"ctrl-{stage}/gpu"
+
+
+@task(name="report", cache_policy=NONE)
+def report_task(home: Optional[str], p: pipeline.Plan, keys: dict[str, str]) -> str:
+    from ctrl import report
+
+    store = Store(home)
+    run_key = pipeline.run_key(p, keys)
+    path = report.write(store, run_key, p, keys)
+    publish_report(report.read(store, path), run_key)
+    return path
+
+
+def run_stages(p: pipeline.Plan, home: Optional[str], gpu_pool: Optional[str]) -> dict[str, Any]:
+    """Run the plan's stages in order; returns stage -> summary (table, key, rows, cached)."""
+    log = get_run_logger()
+    keys: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    configs = p.configs()
+    for s, _ in p.steps:
+        config = configs[s.name]
+        inputs = {dep: keys[dep] for dep in s.inputs.values()}
+        if s.gpu and gpu_pool:
+            log.info("%s: running on work pool %r via %s", s.name, gpu_pool, gpu_deployment(s.name))
+            fr = run_deployment(gpu_deployment(s.name), timeout=None, as_subflow=True,
+                                parameters={"home": home, "config": config, "keys": inputs})
+            if not fr.state or not fr.state.is_completed():
+                raise RuntimeError(
+                    f"stage {s.name}: GPU flow run {fr.name} ended {fr.state and fr.state.name}; "
+                    f"see its logs, then re-run this pipeline to resume from finished shards")
+        out[s.name] = TASKS[s.name](home, config, inputs)
+        keys[s.name] = out[s.name]["key"]
+    return out
+
+
+def _plan(preset: str, until: str, overrides: Optional[dict[str, dict[str, Any]]]
+          ) -> pipeline.Plan:
+    try:
+        return pipeline.plan(preset, until, overrides)
+    except ConfigError as e:
+        raise ConfigError(f"invalid parameters for flow ctrl: {e}") from None
+
+
+@flow(name="ctrl", validate_parameters=True)
+def ctrl(preset: PresetName = "default", until: StageName = pipeline.STEPS[-1].name,
+         overrides: Optional[dict[str, dict[str, Any]]] = None, home: Optional[str] = None,
+         gpu_pool: Optional[str] = None, report: bool = True) -> dict[str, Any]:
+    """Run the pipeline up to ``until`` with ``preset`` and per-stage ``overrides``.
+
+    Args:
+        preset: a preset name from ctrl.presets (``tiny``, ``default``, ``gpu-7b``, ...).
+        until: the last stage to run.
+        overrides: stage -> {config field: value}, layered over the preset.
+        home: the artifact root (local path or fsspec URL); default $CTRL_HOME or ./.ctrl.
+        gpu_pool: a work pool for GPU stages; none runs them in this flow's process.
+        report: write the markdown report at the end.
+
+    Returns:
+        stage -> {table, key, rows, cached, metrics}, plus ``report`` (its path) and ``run``.
+    """
+    p = _plan(preset, until, overrides)
+    out = run_stages(p, home, gpu_pool)
+    keys = {n: r["key"] for n, r in out.items()}
+    out["run"] = pipeline.run_key(p, keys)
+    if report:
+        out["report"] = report_task(home, p, keys)
+    return out
+
+
+@flow(name="ctrl-retrain", validate_parameters=True)
+def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[str, Any]]] = None,
+            home: Optional[str] = None, gpu_pool: Optional[str] = None) -> dict[str, Any]:
+    """Retrain the critic on the current data, continuing from the newest SFT checkpoint.
+
+    Ingest re-reads the sources (new problems give new keys; unchanged data is a cache hit down
+    to the critiques), then SFT starts from the newest complete sft model in the store
+    (``resume_from``) instead of the base model. Each run's artifacts are rows of the ``runs``
+    view, so runs compare in SQL.
+    """
+    store = Store(home)
+    overrides = pipeline.with_resume(store, overrides)
+    get_run_logger().info("retrain: sft resumes from %s",
+                          (overrides.get("sft") or {}).get("resume_from") or "the base model")
+    return ctrl(preset=preset, overrides=overrides, home=home, gpu_pool=gpu_pool)
