@@ -8,6 +8,7 @@ last (atomically); until then the artifact is incomplete and never read as outpu
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import time
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from storage.fsutil import Root, is_temp
 
+log = logging.getLogger("storage")
 MANIFEST = "_manifest.json"
 SHARD_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 CORE_FIELDS = ("key", "table", "stage", "inputs", "config", "code_version", "rows", "schema",
@@ -50,6 +52,11 @@ def to_arrow(rows: Any, schema: pa.Schema | None, where: str) -> pa.Table:
         rows = list(rows)
         if not rows and schema is None:
             return pa.table({})
+        if schema is not None:
+            dropped = set().union(*(r.keys() for r in rows)) - set(schema.names)
+            if dropped:
+                log.warning("%s: fields %s are not in the table's schema and are not stored; "
+                            "add them to the stage's schema to keep them", where, sorted(dropped))
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as e:
         raise ValueError(

@@ -131,6 +131,13 @@ def test_bad_rows_error_names_artifact_and_shard(store):
     assert w.done_shards() == set()
 
 
+def test_fields_outside_the_schema_are_reported(store, caplog):
+    w = store.open_writer("rollouts", "drop", stage="s", config={}, inputs={}, code_version="1")
+    w.write_shard(0, [{"rollout_id": "a", "debug": 1}], schema=ROLLOUT_SCHEMA)
+    assert "['debug'] are not in the table's schema" in caplog.text
+    assert w.commit(schema=ROLLOUT_SCHEMA)["rows"] == 1
+
+
 def test_extra_cannot_override_core_fields(store):
     w = store.open_writer("rollouts", "x", stage="s", config={}, inputs={}, code_version="1")
     with pytest.raises(ValueError, match="clash"):
