@@ -1,8 +1,8 @@
 """Stage ``ingest``: normalize a benchmark into the `problems` table (+ `quarantine`).
 
 Reads a built-in source (``humaneval``, ``mbpp``) or a local file/directory or hub id in one of
-the formats of :mod:`ctrl.datasets` (``apps``, ``taco``, ``codecontests``, ``livecodebench``,
-``apps-selected``). Writes, under one artifact key:
+the formats of :mod:`ctrl.datasets` (``apps``, ``taco``, ``codecontests``,
+``livecodebench``). Writes, under one artifact key:
 
 - ``problems``: one row per good problem (columns in docs/internals.md), public and private tests
   kept apart, each stored as the sandbox's ``tests`` JSON;

@@ -2,8 +2,7 @@
 
 Built-in sources (data shipped or bundled, no download): ``humaneval``, ``mbpp``. Formats for
 local files or hub ids read through `datasets`: ``apps``, ``taco``, ``codecontests``,
-``livecodebench``, ``apps-selected`` (MapCoder's APPS subset). An adapter module defines
-``SOURCE``, ``native_id(row, index)`` and either ``normalize(row, split, index, opts)`` (one row,
+``livecodebench``. An adapter module defines ``SOURCE``, ``native_id(row, index)`` and either ``normalize(row, split, index, opts)`` (one row,
 raising :class:`~ctrl.datasets.common.BadRow`) or ``normalize_all(raw, opts)`` (a batch); formats
 read from files/hub also define ``HUB_ID`` and ``HUB_DATA_FILES``; built-ins define ``load(split)``.
 """
@@ -21,7 +20,6 @@ FORMATS = {
     "taco": "ctrl.datasets.taco",
     "codecontests": "ctrl.datasets.codecontests",
     "livecodebench": "ctrl.datasets.livecodebench",
-    "apps-selected": "ctrl.datasets.apps_selected",
 }
 
 

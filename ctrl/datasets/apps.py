@@ -10,8 +10,8 @@ Tests follow the official APPS harness (``test_one_solution.py``):
   newlines, as the harness does;
 - ``fn_name`` -> ``call`` tests; each input is the argument list; an output that is a 1-element
   list is unwrapped (APPS stores return values wrapped, and the harness accepts ``out ==
-  outputs[i][0]``), tuples become lists. When the starter code defines ``class Solution`` the
-  tests carry ``"class_name": "Solution"`` (the harness calls ``Solution().fn_name``).
+  outputs[i][0]``). When the starter code defines ``class Solution`` the entry point is
+  ``Solution.<fn_name>`` (the sandbox, like the harness, calls ``Solution().fn_name``).
 - APPS has one test list: the first ``public_cases`` cases are public, the rest private (see
   :func:`ctrl.datasets.common.split_single_list`), recorded in ``test_split_rule``.
 
@@ -61,11 +61,11 @@ def io_tests(io: Any, starter_code: str, opts: Options) -> tuple[dict, dict, str
                 raise BadRow(f"call-based case {i}: input should be an argument list, "
                              f"got {type(args).__name__}")
             cases.append((args, _unwrap(out)))
-        extra = {"class_name": "Solution"} if "class Solution" in (starter_code or "") else {}
+        entry = f"Solution.{fn_name}" if "class Solution" in (starter_code or "") else fn_name
         pub, priv, rule = split_single_list(cases, opts)
         priv, cap = cap_private(priv, opts)
-        return (call_tests(fn_name, pub, **extra), call_tests(fn_name, priv, **extra),
-                f"{rule}{cap}; {CALL_RULE}", fn_name)
+        return (call_tests(entry, pub), call_tests(entry, priv), f"{rule}{cap}; {CALL_RULE}",
+                entry)
     cases = [(stdin_text(i, f"case {n} input"), stdin_text(o, f"case {n} output"))
              for n, (i, o) in enumerate(zip(inputs, outputs))]
     pub, priv, rule = split_single_list(cases, opts)

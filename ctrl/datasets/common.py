@@ -134,7 +134,7 @@ def stdin_tests(cases: Sequence[tuple[str, str]]) -> dict:
 
 
 def call_tests(entry_point: str, cases: Sequence[tuple[list, Any]], **extra: Any) -> dict:
-    """A sandbox ``call`` tests object (extra keys, e.g. ``class_name``, are passed through)."""
+    """A sandbox ``call`` tests object (``entry_point`` may be ``Solution.method``)."""
     obj = {"kind": "call", "entry_point": entry_point,
            "cases": [{"args": a, "expected": e} for a, e in cases]}
     obj.update(extra)

@@ -10,8 +10,8 @@ output, testtype: "stdin"|"functional"}), private_test_cases (same, often compre
   so only plain str/list/dict/number data can be built and no code runs; decompression is capped
   at 512 MiB. Anything else quarantines the row.
 - ``functional`` cases become ``call`` tests: the input holds one JSON value per line (the
-  arguments), the output one JSON value; LeetCode starter code (``class Solution``) adds
-  ``"class_name": "Solution"``. ``stdin`` cases become ``stdin`` tests.
+  arguments), the output one JSON value; with LeetCode starter code (``class Solution``) the
+  entry point is ``Solution.<func_name>`` (the sandbox calls ``Solution().func_name``). ``stdin`` cases become ``stdin`` tests.
 - public = public_test_cases, private = private_test_cases (capped by ``max_private_cases``).
 
 Run: ``ctrl ingest --source livecodebench/code_generation_lite --format livecodebench``.
@@ -94,8 +94,7 @@ def build_tests(cases: list, where: str, func_name: str | None, class_name: str 
                 raise BadRow(f"{where} case {i}: functional input/output is not JSON: {e}") \
                     from None
             call_cases.append((args, expected))
-        extra = {"class_name": class_name} if class_name else {}
-        return call_tests(func_name, call_cases, **extra)
+        return call_tests(f"{class_name}.{func_name}" if class_name else func_name, call_cases)
     return stdin_tests([(i, o) for i, o, _ in parsed])
 
 
@@ -127,7 +126,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     return problem_row(
         source=SOURCE, native_id=native_id(row, index), split=split,
         statement=f"{title}\n\n{content}" if title else content, starter_code=starter,
-        entry_point=func if public["kind"] == "call" else "", public=public,
+        entry_point=public.get("entry_point", ""), public=public,
         private=private, rule="public: public_test_cases; private: private_test_cases" + cap,
         opts=opts, difficulty=row.get("difficulty"), canonical_solution=None,
         meta={"platform": row.get("platform"), "contest_id": row.get("contest_id"),

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import os
 import pathlib
+import re
 import socket
 import urllib.parse
 from typing import Any
@@ -57,9 +58,9 @@ def path_fingerprint(path: pathlib.Path) -> str:
 
 def split_from_name(name: str, default: str = "train") -> str:
     """The split a file name implies ('code_contests-test.parquet' -> 'test')."""
-    low = name.lower()
+    words = re.split(r"[^a-z]+", name.lower())
     for word in SPLIT_WORDS:
-        if word in low:
+        if word in words:
             return {"valid": "validation", "dev": "validation"}.get(word, word)
     return default
 
@@ -107,9 +108,19 @@ def _rows_of(ds: Any, split_filter: str | None, default_split: str) -> list[tupl
     return [(name, i, row) for name, d in parts for i, row in enumerate(d)]
 
 
+def _quiet_datasets() -> None:
+    """No per-file progress bars: ingest prints its own summary and one-line errors."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
 def load_local(path: pathlib.Path, split: str | None) -> RawSource:
     """Rows of a local file or directory (see module docstring)."""
     import datasets
+
+    _quiet_datasets()
 
     fp = path_fingerprint(path)
     try:
@@ -147,6 +158,7 @@ def load_hub(hub_id: str, split: str | None, data_files: dict | None = None,
     """Rows of a hub dataset (``data_files`` for repos whose loading script `datasets` dropped)."""
     import datasets
 
+    _quiet_datasets()
     online = hub_reachable()
     if not online:
         force_offline()
