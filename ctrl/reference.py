@@ -226,9 +226,13 @@ def _pick(seed: int, problem_id: str, sample_idx: int, options: tuple[str, ...])
 
 
 def _row(problem: dict, model: str, idx: int, code: str, mutation: str | None, seed: int) -> dict:
-    prompt = [{"role": "user", "content": problem["statement"]
-               + (f"\n\n```python\n{problem['starter_code']}\n```" if problem.get("starter_code") else "")}]
-    completion = f"```python\n{code.rstrip()}\n```"
+    starter = problem.get("starter_code") or ""
+    text = problem["statement"]
+    if starter.strip() and starter.strip() not in text:
+        text += f"\n\n```python\n{starter}\n```"
+    prompt = [{"role": "user", "content": text}]
+    code = code.rstrip()  # what ctrl.extract.extract_code gets back from the completion
+    completion = f"```python\n{code}\n```"
     return {
         "rollout_id": f"{problem['problem_id']}#{model}#{idx}",
         "problem_id": problem["problem_id"], "model": model, "turn": 0, "sample_idx": idx,
