@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "runs": "ctrl.catalog_cli",
     "execute": "ctrl.execute",
     "build-model": "ctrl.default_model",
+    "serve": "ctrl.serve",
     "rollout": "ctrl.rollout",
     "synthesize": "ctrl.critique",
     "revise": "ctrl.revise",

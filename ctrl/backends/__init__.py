@@ -1,0 +1,1 @@
+"""Generation backends behind ``ctrl.generation.load_backend``: transformers, vllm, openai."""
