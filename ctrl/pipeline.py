@@ -75,8 +75,9 @@ class Step:
         return mod.run, getattr(mod, self.config_class)
 
     def before(self) -> str:
-        i = [s.name for s in STEPS].index(self.name)
-        return STEPS[i - 1].name if i else self.name
+        names = [s.name for s in STEPS]
+        i = names.index(self.name) if self.name in names else 0
+        return STEPS[i - 1].name if i else STEPS[0].name
 
 
 STEPS: list[Step] = [
@@ -196,6 +197,16 @@ def with_resume(store: Any, overrides: dict[str, dict[str, Any]] | None
     if newest and RESUME_FIELD not in out.get("sft", {}):
         out.setdefault("sft", {})[RESUME_FIELD] = newest
     return out
+
+
+def retrain_needed(store: Any, critiques: str) -> tuple[str | None, bool]:
+    """(newest sft model, whether to train): no training when that model already learned from
+    exactly these critiques (no new problems or rollouts since the last retraining)."""
+    newest = newest_model(store, "sft")
+    if newest is None:
+        return None, True
+    seen = (store.read_model_manifest(newest).get("inputs") or {}).get("critiques")
+    return newest, seen != critiques
 
 
 # ---- ctrl run -------------------------------------------------------------------------------

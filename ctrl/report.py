@@ -82,7 +82,8 @@ def loss_curve(store: Any, keys: dict[str, str]) -> list[tuple[float, float]]:
     if "sft" not in keys or not store.has_model(keys["sft"]):
         return []
     m = store.read_model_manifest(keys["sft"])
-    for source in (m.get("log_history"), (m.get("metrics") or {}).get("log_history"),
+    for source in (m.get("loss_history"), m.get("log_history"),
+                   (m.get("metrics") or {}).get("loss_history"),
                    (m.get("metrics") or {}).get("loss_curve")):
         if isinstance(source, list):
             pts = [(float(r.get("step", i)), float(r["loss"])) for i, r in enumerate(source)
