@@ -173,3 +173,27 @@ def test_ctrl_runs_lists_artifacts(two, capsys):
     assert main(["--home", two.root, "runs"]) == 0
     out = capsys.readouterr().out
     assert "pppp" in out and "aaaa" in out and "3 rows" in out
+
+
+def test_empty_store_queries(tmp_path, monkeypatch, capsys):
+    from ctrl.cli import main
+
+    monkeypatch.delenv("CTRL_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    store = Store()  # default root ./.ctrl
+    assert store.root == str(tmp_path / ".ctrl")
+    assert store.sql("SELECT count(*) AS n FROM runs").to_pylist() == [{"n": 0}]
+    assert main(["sql", "SELECT * FROM problems"]) == 1
+    assert "no artifacts of table problems yet — run `ctrl ingest`" in capsys.readouterr().err
+
+
+def test_memory_root_catalog_with_two_artifacts():
+    import uuid
+
+    store = Store(f"memory://cat-{uuid.uuid4().hex[:8]}")
+    commit(store, "critiques", "c1", [{"critique_id": "a"}, {"critique_id": "b"}])
+    commit(store, "critiques", "c2", [{"critique_id": "c"}])
+    assert store.sql("SELECT artifact, count(*) AS n FROM critiques GROUP BY 1 ORDER BY 1"
+                     ).to_pylist() == [{"artifact": "c1", "n": 2}, {"artifact": "c2", "n": 1}]
+    with pytest.raises(QueryError, match="no artifacts of table revisions yet"):
+        store.sql("SELECT * FROM revisions")
