@@ -48,9 +48,12 @@ def _tests(problem: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_examples(problem: dict[str, Any]) -> str:
-    """Up to MAX_EXAMPLES public test cases, rendered for the prompt ("" when there are none)."""
+    """Up to MAX_EXAMPLES public test cases, rendered for the prompt ("" when there are none).
+    Assert cases already quoted in the statement (MBPP puts one there) are not repeated."""
     tests = _tests(problem)
-    cases = list(tests.get("cases") or [])[:MAX_EXAMPLES]
+    statement = str(problem.get("statement") or "")
+    cases = [c for c in tests.get("cases") or []
+             if not (isinstance(c, str) and c.strip() in statement)][:MAX_EXAMPLES]
     kind = tests.get("kind")
     lines: list[str] = []
     if kind == "assert":

@@ -1,0 +1,266 @@
+"""Stage ``rollout``: sample generator solutions for problems.
+
+Reads: ``problems`` (one artifact, optionally filtered with SQL). Writes: ``rollouts``, one row per
+(problem, sample) with the prompt, completion, extracted code and token counts (row format in
+docs/internals.md). Sharded by problems, cached by key (stage version, config, problems key,
+model fingerprint), resumable: after a kill, re-running the same command skips finished shards and
+produces exactly the rows an uninterrupted run would (every prompt's seed is derived from the
+base seed and the prompt, so a shard's samples do not depend on which process generates them).
+
+Run: ``ctrl rollout --problems "source = 'mbpp' AND split = 'test'" --model default --n 4
+--temperature 0.7 --limit 50``; ``--problems`` takes an artifact key or a SQL filter over the
+newest problems artifact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from ctrl.config import ConfigError, doc, to_dict
+from ctrl.stage import StageResult, materialize
+
+log = logging.getLogger("ctrl.rollout")
+
+STAGE, TABLE, VERSION = "rollout", "rollouts", "1"
+
+SCHEMA = pa.schema([
+    ("rollout_id", pa.string()), ("problem_id", pa.string()), ("model", pa.string()),
+    ("turn", pa.int32()), ("sample_idx", pa.int32()),
+    ("prompt", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+    ("completion", pa.string()), ("code", pa.string()), ("code_found", pa.bool_()),
+    ("extract_method", pa.string()), ("finish_reason", pa.string()), ("n_tokens", pa.int32()),
+    ("prompt_tokens", pa.int32()), ("temperature", pa.float64()), ("seed", pa.int64()),
+    ("skip_reason", pa.string()),
+])
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutConfig:
+    """Settings of the rollout stage (stored in the manifest; part of the key)."""
+
+    model: str = doc("generator: a directory, a Hugging Face name, or 'default'", "default")
+    backend: str = doc("transformers | vllm | openai", "transformers")
+    samples: int = doc("samples per problem (k)", 4)
+    temperature: float = doc("sampling temperature; 0 = greedy", 0.7)
+    top_p: float = doc("nucleus sampling mass", 1.0)
+    repetition_penalty: float = doc("repetition penalty; 1.0 disables it", 1.0)
+    max_new_tokens: int = doc("most new tokens per sample", 256)
+    seed: int = doc("base seed; prompt seeds are derived from it", 0)
+    where: str = doc("SQL filter over the problems table, e.g. \"split = 'test'\"", "")
+    limit: int = doc("first N problems (by problem_id) after the filter; 0 = all", 0)
+    shard_size: int = doc("problems per shard (the unit of resume)", 8)
+    base_url: str = doc("openai backend: endpoint, e.g. http://localhost:8000/v1", "")
+    concurrency: int = doc("openai backend: parallel requests", 8)
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("transformers", "vllm", "openai"):
+            raise ConfigError(f"backend={self.backend!r}: use transformers, vllm or openai")
+        if self.backend == "openai" and not self.base_url:
+            raise ConfigError("backend='openai' needs base_url (e.g. --base-url "
+                              "http://localhost:8000/v1; start one with `ctrl serve`)")
+        if self.backend != "openai" and self.base_url:
+            raise ConfigError(f"base_url is only used by backend='openai' (got backend="
+                              f"{self.backend!r}); drop --base-url or pass --backend openai")
+        if self.limit < 0 or self.shard_size < 1 or self.concurrency < 1:
+            raise ConfigError("limit must be >= 0, shard_size and concurrency >= 1")
+        if ";" in self.where:
+            raise ConfigError("where: give one SQL boolean expression, without ';'")
+        self.sampling()  # validates the sampling fields, naming the bad one
+
+    def sampling(self):
+        from ctrl.generation import SamplingParams
+
+        return SamplingParams(n=self.samples, temperature=self.temperature, top_p=self.top_p,
+                              max_new_tokens=self.max_new_tokens, seed=self.seed,
+                              repetition_penalty=self.repetition_penalty)
+
+
+def rollout_id(problem_id: str, model: str, turn: int, sample_idx: int, seed: int) -> str:
+    """Deterministic id of one sample."""
+    blob = f"{problem_id}\x1f{model}\x1f{turn}\x1f{sample_idx}\x1f{seed}".encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def select_problems(store, key: str, where: str = "", limit: int = 0) -> list[dict[str, Any]]:
+    """Problems of artifact ``key`` matching ``where``, ordered by problem_id, first ``limit``."""
+    import duckdb
+
+    table = store.read_table("problems", key)
+    con = duckdb.connect()
+    con.register("problems", table)
+    sql = "SELECT * FROM problems" + (f" WHERE {where}" if where else "")
+    sql += " ORDER BY problem_id" + (f" LIMIT {int(limit)}" if limit else "")
+    try:
+        return con.sql(sql).to_arrow_table().to_pylist()
+    except duckdb.Error as e:
+        raise ConfigError(f"problems filter {where!r} failed on artifact {key}: {e}; columns "
+                          f"are {table.column_names}") from e
+
+
+class _Generator:
+    """Turns a shard of problems into rollout rows; loads the backend on first use."""
+
+    def __init__(self, cfg: RolloutConfig) -> None:
+        self.cfg, self.backend = cfg, None
+        self.samples = self.tokens = 0
+        self.t0 = time.monotonic()
+
+    def _load(self):
+        from ctrl.generation import load_backend
+
+        opts = {"base_url": self.cfg.base_url, "concurrency": self.cfg.concurrency} \
+            if self.cfg.backend == "openai" else {}
+        self.backend = load_backend(self.cfg.model, self.cfg.backend, **opts)
+
+    def __call__(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ctrl.prompts import generator_prompt
+
+        if self.backend is None:
+            self._load()
+        prompts, bad = [], {}
+        for i, p in enumerate(problems):
+            try:
+                prompts.append(generator_prompt(p))
+            except ValueError as e:
+                bad[i] = str(e)
+                prompts.append([])
+        todo = [i for i in range(len(problems)) if i not in bad]
+        outs = self.backend.generate([prompts[i] for i in todo], self.cfg.sampling())
+        by_idx = dict(zip(todo, outs))
+        rows = []
+        for i, p in enumerate(problems):
+            rows.extend(self._rows(p, prompts[i], by_idx.get(i), bad.get(i)))
+        return rows
+
+    def _rows(self, problem, prompt, comps, bad: str | None) -> list[dict[str, Any]]:
+        from ctrl.extract import extract_code
+
+        cfg, rows = self.cfg, []
+        for k in range(cfg.samples):
+            c = comps[k] if comps else None
+            skip = f"bad_problem: {bad}" if bad else None
+            if c is not None and c.finish_reason == "prompt_too_long":
+                skip = (f"prompt_too_long: the prompt has {c.prompt_tokens} tokens, which fills "
+                        "the model's context; use a model with a longer context")
+            ex = extract_code(c.text, problem.get("entry_point") or "") if c and not skip \
+                else None
+            self.samples += 1
+            self.tokens += c.n_tokens if c else 0
+            rows.append({
+                "rollout_id": rollout_id(problem["problem_id"], cfg.model, 0, k, cfg.seed),
+                "problem_id": problem["problem_id"], "model": cfg.model, "turn": 0,
+                "sample_idx": k, "prompt": prompt, "completion": c.text if c else "",
+                "code": ex.code if ex else None, "code_found": bool(ex and ex.code_found),
+                "extract_method": ex.method if ex else "none",
+                "finish_reason": c.finish_reason if c else "skipped",
+                "n_tokens": c.n_tokens if c else 0, "prompt_tokens": c.prompt_tokens if c else 0,
+                "temperature": cfg.temperature, "seed": cfg.seed, "skip_reason": skip,
+            })
+        return rows
+
+    def rates(self) -> dict[str, float]:
+        dt = max(time.monotonic() - self.t0, 1e-9)
+        return {"samples/s": self.samples / dt, "tokens/s": self.tokens / dt}
+
+
+def summarize(table: pa.Table) -> dict[str, Any]:
+    """Metrics of a rollouts table: counts, code found, non-trivial functions, tokens."""
+    from ctrl.extract import has_nontrivial_function
+
+    rows = table.select(["code", "code_found", "n_tokens", "finish_reason",
+                         "skip_reason"]).to_pylist()
+    n = len(rows) or 1
+    return {
+        "samples": len(rows),
+        "skipped": sum(r["skip_reason"] is not None for r in rows),
+        "code_found_rate": sum(r["code_found"] for r in rows) / n,
+        "nontrivial_function_rate": sum(has_nontrivial_function(r["code"]) for r in rows) / n,
+        "mean_new_tokens": sum(r["n_tokens"] for r in rows) / n,
+        "finished_by_length": sum(r["finish_reason"] == "length" for r in rows) / n,
+    }
+
+
+def run(store, config: RolloutConfig, *, problems: str) -> StageResult:
+    """Materialize rollouts of ``problems`` (a problems artifact key) under ``config``."""
+    from ctrl.generation import model_fingerprint
+
+    gen = _Generator(config)
+    res = materialize(
+        store, stage=STAGE, table=TABLE, version=VERSION, config=to_dict(config),
+        inputs={"problems": problems, "model": model_fingerprint(config.model)},
+        items=lambda: select_problems(store, problems, config.where, config.limit),
+        process=gen, shard_size=config.shard_size, schema=SCHEMA, desc="rollout",
+        postfix=gen.rates,
+    )
+    res.metrics = summarize(store.read_table(TABLE, res.key))
+    return res
+
+
+def resolve_problems(store, spec: str | None) -> tuple[str, str]:
+    """``--problems`` value -> (problems key, SQL filter): a key, a filter, or empty (newest)."""
+    if spec and re.fullmatch(r"[0-9a-f]{16}", spec):
+        if not store.has_table("problems", spec):
+            raise ConfigError(f"no complete problems artifact {spec} in {store.root}; list them "
+                              "with `ctrl runs` or pass a SQL filter instead")
+        return spec, ""
+    key = store.latest_key("problems")
+    if not key:
+        raise ConfigError(f"no problems artifact in {store.root}; run `ctrl ingest --source "
+                          "mbpp` first")
+    return key, spec or ""
+
+
+def add_parser(subparsers) -> None:
+    """``ctrl rollout``: sample solutions for problems."""
+    p = subparsers.add_parser("rollout", help="sample generator solutions (table rollouts)",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--problems", default="", help="problems artifact key, or a SQL filter over "
+                   "the newest problems artifact (e.g. \"source = 'mbpp' AND split = 'test'\")")
+    d = RolloutConfig()
+    p.add_argument("--model", default=d.model, help=RolloutConfig.__dataclass_fields__[
+        "model"].metadata["help"])
+    p.add_argument("--backend", default=d.backend, choices=["transformers", "vllm", "openai"])
+    p.add_argument("--base-url", default="", help="openai backend endpoint")
+    p.add_argument("--n", "--samples", dest="samples", type=int, default=d.samples)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
+    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--limit", type=int, default=0, help="first N problems; 0 = all")
+    p.add_argument("--shard-size", type=int, default=d.shard_size)
+    p.add_argument("--concurrency", type=int, default=d.concurrency)
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    import json
+
+    from storage import Store
+
+    from ctrl.generation import GenerationError
+
+    store = Store()
+    try:
+        key, where = resolve_problems(store, args.problems)
+        cfg = RolloutConfig(
+            model=args.model, backend=args.backend, samples=args.samples,
+            temperature=args.temperature, top_p=args.top_p,
+            repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
+            seed=args.seed, where=where, limit=args.limit, shard_size=args.shard_size,
+            base_url=args.base_url, concurrency=args.concurrency)
+        res = run(store, cfg, problems=key)
+    except (ConfigError, GenerationError) as e:
+        print(f"ctrl rollout: {e}", file=sys.stderr)
+        return 2
+    print(f"{res.table} {res.key}: {res.rows} rows ({'cached' if res.cached else 'built'})")
+    print(json.dumps(res.metrics, indent=1, sort_keys=True))
+    return 0
