@@ -63,6 +63,7 @@ class Root:
                 return os.listdir(path)
             except FileNotFoundError:
                 return []
+        self.fs.invalidate_cache(path)  # object stores (s3fs, gcsfs) cache listings
         if not self.fs.exists(path):
             return []
         return [posixpath.basename(p.rstrip("/")) for p in self.fs.ls(path, detail=False)]
@@ -72,6 +73,7 @@ class Root:
             import glob
 
             return sorted(glob.glob(pattern))
+        self.fs.invalidate_cache()
         return sorted(self.fs.glob(pattern))
 
     def read_bytes(self, path: str) -> bytes:
