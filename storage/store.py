@@ -128,7 +128,7 @@ class Store(ModelsMixin):
         return pa.concat_tables(parts, promote_options="permissive")
 
     def manifests(self, table: str | None = None) -> list[dict[str, Any]]:
-        """Every complete manifest (tables, then models), oldest first.
+        """Every complete manifest (tables and models), oldest first (by created_at).
 
         Args:
             table: only this table's artifacts ("model" for models).
