@@ -119,15 +119,22 @@ def ctrl(preset: PresetName = "default", until: StageName = pipeline.STEPS[-1].n
 @flow(name="ctrl-retrain", validate_parameters=True)
 def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[str, Any]]] = None,
             home: Optional[str] = None, gpu_pool: Optional[str] = None) -> dict[str, Any]:
-    """Retrain the critic on the current data, continuing from the newest SFT checkpoint.
+    """Retrain the critic on new data, continuing from the newest SFT checkpoint.
 
-    Ingest re-reads the sources (new problems give new keys; unchanged data is a cache hit down
-    to the critiques), then SFT starts from the newest complete sft model in the store
-    (``resume_from``) instead of the base model. Each run's artifacts are rows of the ``runs``
-    view, so runs compare in SQL.
+    Ingest re-reads the sources (new or changed data gives new keys; unchanged data is a cache
+    hit down to the critiques). When the newest sft model was trained on exactly these
+    critiques there is nothing new and the run stops there; otherwise the whole pipeline runs
+    with ``sft.resume_from`` = that model, so training continues instead of starting over.
+    Every run's artifacts are rows of the ``runs`` view (compare them in SQL).
     """
-    store = Store(home)
-    overrides = pipeline.with_resume(store, overrides)
-    get_run_logger().info("retrain: sft resumes from %s",
-                          (overrides.get("sft") or {}).get("resume_from") or "the base model")
-    return ctrl(preset=preset, overrides=overrides, home=home, gpu_pool=gpu_pool)
+    log = get_run_logger()
+    data = run_stages(_plan(preset, "critique", overrides), home, gpu_pool)
+    newest, needed = pipeline.retrain_needed(Store(home), data["critique"]["key"])
+    if not needed:
+        log.info("retrain: no new problems or rollouts since model %s (critiques %s); "
+                 "nothing to train", newest, data["critique"]["key"])
+        return {**data, "retrained": False, "resume_from": newest}
+    log.info("retrain: sft resumes from %s", newest or "the base model (no checkpoint yet)")
+    out = ctrl(preset=preset, overrides=pipeline.with_resume(Store(home), overrides), home=home,
+               gpu_pool=gpu_pool)
+    return {**out, "retrained": True, "resume_from": newest}

@@ -1,0 +1,104 @@
+"""Prefect flows on the session's real test server: deployments and schedules, parameter
+validation, per-stage artifacts, caching by our artifact keys (also without Prefect)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from ctrl import pipeline, presets
+
+pytestmark = pytest.mark.prefect
+FAST = {"rollout": {"variant": "reference"}}
+
+
+@pytest.fixture(scope="module")
+def registered(prefect_server):
+    """Deployments registered on fresh pools (one CPU pool, one GPU pool)."""
+    from flows.deploy import register
+
+    suffix = uuid.uuid4().hex[:6]
+    pools = {"cpu": f"ctrl-{suffix}", "gpu": f"gpu-{suffix}"}
+    ids = register(work_pool=pools["cpu"], gpu_pool=pools["gpu"])
+    return pools, ids
+
+
+def test_deployments_pools_and_paused_schedule(registered):
+    from flows.deploy import REPO
+
+    pools, ids = registered
+    assert {"ctrl/full-pipeline", "ctrl-retrain/retrain", "ctrl-rollout/gpu", "ctrl-sft/gpu",
+            "ctrl-sft-eval/gpu"} <= set(ids)
+    with get_client(sync_client=True) as client:
+        full = client.read_deployment_by_name("ctrl/full-pipeline")
+        assert full.work_pool_name == pools["cpu"]
+        assert full.entrypoint == "flows/pipeline.py:ctrl"
+        assert full.pull_steps == [{"prefect.deployments.steps.set_working_directory":
+                                    {"directory": str(REPO)}}]
+        schema = full.parameter_openapi_schema
+        assert all(f"'{n}'" in str(schema) for n in presets.names())  # an enum
+        assert full.schedules == []
+        retrain = client.read_deployment_by_name("ctrl-retrain/retrain")
+        assert retrain.work_pool_name == pools["cpu"]
+        [sched] = retrain.schedules
+        assert sched.active is False and sched.schedule.cron == "0 4 * * 1"
+        gpu = client.read_deployment_by_name("ctrl-sft/gpu")
+        assert gpu.work_pool_name == pools["gpu"]
+        assert client.read_work_pool(pools["gpu"]).type == "process"
+
+
+def test_unknown_preset_is_rejected_before_a_run_exists(registered):
+    from prefect.deployments import run_deployment
+
+    with pytest.raises(Exception) as e:
+        run_deployment("ctrl/full-pipeline", parameters={"preset": "huge"}, timeout=0)
+    msg = str(e.value)
+    assert "preset" in msg and "'huge' is not one of" in msg and "'gpu-7b'" in msg
+
+
+def test_bad_override_fails_the_run_naming_valid_fields(prefect_server, tmp_path):
+    from flows.pipeline import ctrl
+
+    state = ctrl(preset="tiny", until="ingest", overrides={"ingest": {"limt": 2}},
+                 home=str(tmp_path), report=False, return_state=True)
+    assert state.is_failed()
+    msg = str(state.result(raise_on_failure=False))
+    assert "invalid parameters for flow ctrl" in msg and "'limit'" in msg and "limt" in msg
+
+
+def test_second_run_is_all_cache_hits_also_without_prefect(prefect_server, tmp_path):
+    from flows.pipeline import ctrl
+    from storage import Store
+
+    home = str(tmp_path / "root")
+    first = ctrl(preset="tiny", until="rollout", overrides=FAST, home=home)
+    assert not first["ingest"]["cached"] and not first["rollout"]["cached"]
+    second = ctrl(preset="tiny", until="rollout", overrides=FAST, home=home)
+    assert second["ingest"]["cached"] and second["rollout"]["cached"]
+    assert second["run"] == first["run"]
+    # No Prefect at all (as after deleting its database): the same keys, all cache hits.
+    plain = pipeline.run(Store(home), pipeline.plan("tiny", "rollout", FAST))
+    assert all(r.cached for r in plain.values())
+    assert {n: r.key for n, r in plain.items()} == {n: first[n]["key"] for n in plain}
+    text = open(second["report"]).read()
+    assert first["ingest"]["key"] in text and first["rollout"]["key"] in text
+
+
+def test_each_stage_publishes_prefect_artifacts(prefect_server, tmp_path):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.pipeline import ctrl
+
+    out = ctrl(preset="tiny", until="rollout", overrides=FAST, home=str(tmp_path))
+    with get_client(sync_client=True) as client:
+        def latest(key):
+            arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[key])))
+            return max(arts, key=lambda a: a.created)
+
+        assert out["rollout"]["key"] in latest("rollout-summary").data
+        preview = latest("ingest-preview")
+        assert preview.type == "table" and "problem_id" in str(preview.data)
+        assert out["run"] in latest("ctrl-report").description
