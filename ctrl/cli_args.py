@@ -57,7 +57,8 @@ def resolve_inputs(store: Any, args: Any, tables: list[str],
 
 
 def run_stage(args: Any, run: Callable[..., Any], cls: type, tables: list[str],
-              extra: dict[str, Any] | None = None) -> int:
+              extra: dict[str, Any] | None = None,
+              after: Callable[[Any], None] | None = None) -> int:
     """Build the config, resolve inputs, run the stage, print its key and row count."""
     from storage import Store
 
@@ -73,4 +74,6 @@ def run_stage(args: Any, run: Callable[..., Any], cls: type, tables: list[str],
     print(f"{res.table} {res.key}: {res.rows} rows ({state})")
     if res.metrics:
         print(json.dumps(res.metrics, indent=1, sort_keys=True, default=str))
+    if after:
+        after(res)
     return 0

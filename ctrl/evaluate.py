@@ -1,0 +1,266 @@
+"""Evaluation of a critic by critique → revision: pass@1 before/after, Δ↑/Δ↓, judgment F1.
+
+Reads ``problems``, the generator's ``rollouts`` on a benchmark split and their ``executions``;
+with a critic, materializes its hint-free ``critiques`` (origin ``critic``, ``ctrl.critique.
+criticize``) and the generator's ``revisions`` (``ctrl.revise``) as their own cached artifacts.
+Writes ``eval_results`` (``benchmark, generator, critic, critic_model, metric, value, ci_low,
+ci_high, n``; the catalog adds ``artifact``) and, inside that artifact's directory,
+``report/report.md`` (a markdown table) and ``report/pass1.png`` (pass@1 before/after per critic
+with CIs). The report also shows earlier eval artifacts of the same benchmark and generator, so
+running once per critic builds up the comparison; the manifest's ``report`` names the files.
+
+Critic: ``None``/``"none"`` (no critique: pass@1 before only), ``"self"`` (the generator
+critiques itself: the untrained baseline), a store model key (e.g. the SFT critic) or a model id.
+
+Metrics (``ctrl.metrics``): ``pass1_before``, ``pass1_after``, ``delta_up``, ``delta_down`` (both
+over ALL samples, so after = before + Δ↑ − Δ↓), ``accuracy``, ``f1_passed``, ``f1_failed``,
+``f1_macro``, ``parse_rate`` of the critic's judgments against the executions; 95% percentile
+bootstrap CIs over problems, seeded. Samples whose execution hit a sandbox error are excluded
+(counted in the manifest as ``excluded``).
+
+Run: ``ctrl eval --critic self`` or ``ctrl eval --critic <sft model key>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ctrl import cli_args
+from ctrl.config import ConfigError, doc, to_dict
+from ctrl.critique import CriticConfig, criticize, load_inputs
+from ctrl.metrics import bootstrap
+from ctrl.revise import ReviseConfig
+from ctrl.revise import run as revise_run
+from storage import artifact_key
+
+log = logging.getLogger("ctrl.evaluate")
+VERSION = "1"
+SCHEMA = pa.schema([
+    ("benchmark", pa.string()), ("generator", pa.string()), ("critic", pa.string()),
+    ("critic_model", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
+    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n", pa.int64()),
+])
+ORDER = ["pass1_before", "pass1_after", "delta_up", "delta_down", "accuracy", "f1_passed",
+         "f1_failed", "f1_macro", "parse_rate"]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Critique → revision evaluation of one critic on one benchmark split."""
+
+    generator: str = doc("the generator that revises (the rollouts' model): hub id, path, "
+                         "store key or 'default'", "default")
+    backend: str = doc("generation backend for critic and generator", "transformers")
+    benchmark: str = doc("benchmark label; '' = '<source>/<split>' of the problems", "")
+    max_new_tokens: int = doc("length cap for critiques and revisions", 1024)
+    temperature: float = doc("sampling temperature of critic and reviser (0 = greedy)", 0.0)
+    test_set: str = doc("tests that decide pass/fail: private | public", "private")
+    n_resamples: int = doc("bootstrap resamples over problems (0 = no intervals)", 1000)
+    ci_level: float = doc("central coverage of the bootstrap intervals", 0.95)
+    isolation: str = doc("sandbox isolation for revisions: auto | firejail | none", "auto")
+    seed: int = doc("seed for sampling and the bootstrap", 0)
+    shard_size: int = doc("rollouts per critique/revision shard", 16)
+
+    def __post_init__(self) -> None:
+        if self.test_set not in ("private", "public"):
+            raise ConfigError(f"test_set={self.test_set!r}: use private or public")
+        if not 0 < self.ci_level < 1 or self.n_resamples < 0:
+            raise ConfigError("ci_level must lie in (0, 1) and n_resamples be >= 0")
+
+
+def critic_label(critic: str | None) -> str:
+    return "none" if critic in (None, "", "none") else critic
+
+
+def _samples(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions: str,
+             critic: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-sample columns (problem, before, after, judgment) and bookkeeping for the manifest."""
+    rows, probs, execs = load_inputs(store, rollouts=rollouts, problems=problems,
+                                     executions=executions, test_set=cfg.test_set)
+    rows = sorted((r for r in rows if not r.get("skip_reason")), key=lambda r: r["rollout_id"])
+    info: dict[str, Any] = {"excluded": 0}
+    missing = [r["rollout_id"] for r in rows if r["rollout_id"] not in execs]
+    if missing:
+        raise ValueError(f"{len(missing)} rollouts have no {cfg.test_set} execution in "
+                         f"{executions} (e.g. {missing[:3]}); run `ctrl execute` on these rollouts")
+    before = {r["rollout_id"]: execs[r["rollout_id"]]["passed"] for r in rows}
+    after: dict[str, Any] = {}
+    judgment: dict[str, Any] = {}
+    if critic_label(critic) != "none":
+        model = cfg.generator if critic == "self" else critic
+        ccfg = CriticConfig(model=model, backend=cfg.backend, temperature=cfg.temperature,
+                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                            shard_size=cfg.shard_size)
+        crit = criticize(store, ccfg, rollouts=rollouts, problems=problems)
+        rcfg = ReviseConfig(model=cfg.generator, backend=cfg.backend,
+                            temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
+                            test_set=cfg.test_set, isolation=cfg.isolation, seed=cfg.seed,
+                            shard_size=cfg.shard_size)
+        rev = revise_run(store, rcfg, critiques=crit.key, problems=problems, rollouts=rollouts)
+        info.update(critiques=crit.key, revisions=rev.key)
+        for c in store.read_table("critiques", crit.key).to_pylist():
+            judgment[c["rollout_id"]] = c["judgment"]
+        for v in store.read_table("revisions", rev.key).to_pylist():
+            after[v["rollout_id"]] = v["passed"]
+    keep = [r for r in rows if before[r["rollout_id"]] is not None
+            and (not judgment or after.get(r["rollout_id"]) is not None)]
+    info["excluded"] = len(rows) - len(keep)
+    if info["excluded"]:
+        log.warning("eval: %d samples excluded (sandbox errors or no revision)", info["excluded"])
+    cols: dict[str, Any] = {"before": np.array([bool(before[r["rollout_id"]]) for r in keep])}
+    if judgment:
+        cols["after"] = np.array([bool(after[r["rollout_id"]]) for r in keep])
+        cols["judgment"] = np.array([judgment.get(r["rollout_id"]) for r in keep], dtype=object)
+    info["benchmark"] = cfg.benchmark or ",".join(sorted(
+        {f"{probs[r['problem_id']]['source']}/{probs[r['problem_id']]['split']}" for r in rows}))
+    info["groups"] = [r["problem_id"] for r in keep]
+    return cols, info
+
+
+def result_rows(cols: dict[str, Any], info: dict[str, Any], cfg: EvalConfig,
+                critic: str | None) -> list[dict]:
+    """eval_results rows: one per metric with its bootstrap interval."""
+    stats = bootstrap(info["groups"], cols, n_resamples=cfg.n_resamples, seed=cfg.seed,
+                      level=cfg.ci_level)
+    label = critic_label(critic)
+    model = cfg.generator if critic == "self" else label
+    return [dict(benchmark=info["benchmark"], generator=cfg.generator, critic=label,
+                 critic_model=model, metric=m, value=stats[m][0], ci_low=stats[m][1],
+                 ci_high=stats[m][2], n=len(info["groups"]))
+            for m in ORDER if m in stats]
+
+
+def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions: str,
+        critic: str | None = None) -> Any:
+    """Evaluate ``critic`` (see module docstring); returns the eval_results StageResult."""
+    from ctrl.stage import StageResult
+
+    inputs = {"problems": problems, "rollouts": rollouts, "executions": executions,
+              "critic": critic_label(critic)}
+    conf = to_dict(cfg)
+    key = artifact_key("evaluate", VERSION, conf, inputs)
+    if store.has_table("eval_results", key):
+        m = store.read_manifest("eval_results", key)
+        return StageResult("eval_results", key, int(m["rows"]), True, m, m.get("metrics", {}))
+    cols, info = _samples(store, cfg, problems=problems, rollouts=rollouts,
+                          executions=executions, critic=critic)
+    rows = result_rows(cols, info, cfg, critic)
+    w = store.open_writer("eval_results", key, stage="evaluate", config=conf, inputs=inputs,
+                          code_version=VERSION)
+    w.write_shard(0, rows, schema=SCHEMA)
+    report = write_report(store, key, rows)
+    metrics = {r["metric"]: r["value"] for r in rows}
+    extra = {"metrics": metrics, "report": report,
+             **{k: v for k, v in info.items() if k != "groups"}}
+    m = w.commit(schema=SCHEMA, extra=extra)
+    return StageResult("eval_results", key, len(rows), False, m, metrics)
+
+
+# ------------------------------------------------------------------ report
+
+
+def _pct(v: float | None) -> str:
+    return "" if v is None else f"{100 * v:.2f}"
+
+
+def comparison_rows(store: Any, key: str, rows: list[dict]) -> list[dict]:
+    """``rows`` plus the newest earlier eval rows per critic of the same benchmark/generator."""
+    if not rows:
+        return []
+    bench, gen = rows[0]["benchmark"], rows[0]["generator"]
+    mine = {r["critic"] for r in rows}
+    newest: dict[str, tuple[str, list[dict]]] = {}
+    for m in store.manifests("eval_results"):
+        if m["key"] == key:
+            continue
+        other = [r for r in store.read_table("eval_results", m["key"]).to_pylist()
+                 if r["benchmark"] == bench and r["generator"] == gen and r["critic"] not in mine]
+        for critic in {r["critic"] for r in other}:
+            if critic not in newest or m["created_at"] > newest[critic][0]:
+                newest[critic] = (m["created_at"], [r for r in other if r["critic"] == critic])
+    return [r for _, rs in sorted(newest.values()) for r in rs] + list(rows)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """One line per critic, one column per metric: value [ci_low, ci_high] in percent."""
+    critics = list(dict.fromkeys(r["critic"] for r in rows))
+    metrics = [m for m in ORDER if any(r["metric"] == m for r in rows)]
+    cell = {(r["critic"], r["metric"]): r for r in rows}
+    head = "| critic | n | " + " | ".join(metrics) + " |"
+    lines = [head, "|" + "---|" * (len(metrics) + 2)]
+    for c in critics:
+        n = next(r["n"] for r in rows if r["critic"] == c)
+        vals = [cell.get((c, m)) for m in metrics]
+        lines.append(f"| {c} | {n} | " + " | ".join(
+            f"{_pct(v['value'])} [{_pct(v['ci_low'])}, {_pct(v['ci_high'])}]" if v else ""
+            for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def plot_pass1(rows: list[dict], path: str, title: str) -> None:
+    """Grouped bars: pass@1 before and after revision per critic, with CI error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    critics = list(dict.fromkeys(r["critic"] for r in rows))
+    cell = {(r["critic"], r["metric"]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(critics), 3.6))
+    x = np.arange(len(critics))
+    for off, metric, label in ((-0.2, "pass1_before", "before"), (0.2, "pass1_after", "after")):
+        got = [cell.get((c, metric)) for c in critics]
+        val = [100 * g["value"] if g else np.nan for g in got]
+        err = [[100 * (g["value"] - g["ci_low"]) if g else 0 for g in got],
+               [100 * (g["ci_high"] - g["value"]) if g else 0 for g in got]]
+        ax.bar(x + off, val, width=0.4, yerr=err, capsize=3, label=label)
+    ax.set_xticks(x, [c if len(c) <= 18 else c[:16] + ".." for c in critics])
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(store: Any, key: str, rows: list[dict]) -> dict[str, str]:
+    """``report/report.md`` and ``report/pass1.png`` inside the eval artifact's directory."""
+    import os
+    import tempfile
+
+    allrows = comparison_rows(store, key, rows)
+    title = f"{rows[0]['benchmark']} | generator {rows[0]['generator']}" if rows else "empty"
+    md = (f"# Critique -> revision evaluation\n\n{title}; values in %, 95% bootstrap CI over "
+          f"problems.\n\n{markdown_table(allrows)}\n")
+    root, tdir = store._root, store.table_dir("eval_results", key)
+    root.write_bytes_atomic(root.sub(tdir, "report/report.md"), md.encode())
+    with tempfile.TemporaryDirectory() as tmp:
+        png = os.path.join(tmp, "pass1.png")
+        plot_pass1(allrows, png, title)
+        with open(png, "rb") as f:
+            root.write_bytes_atomic(root.sub(tdir, "report/pass1.png"), f.read())
+    return {"markdown": "report/report.md", "plot": "report/pass1.png",
+            "dir": store.uri(root.sub(tdir, "report"))}
+
+
+def add_parser(subparsers: Any) -> None:
+    """``ctrl eval``: critique → revision evaluation of a critic."""
+    p = subparsers.add_parser("eval", help="evaluate a critic by critique -> revision",
+                              description=__doc__)
+    cli_args.add_inputs(p, "problems", "rollouts", "executions")
+    p.add_argument("--critic", default="none",
+                   help="none | self | a store model key (e.g. the sft critic) | a model id")
+    cli_args.add_config(p, EvalConfig)
+
+    def show(res: Any) -> None:
+        print(json.dumps(res.manifest.get("report"), indent=1))
+
+    p.set_defaults(func=lambda a: cli_args.run_stage(
+        a, run, EvalConfig, ["problems", "rollouts", "executions"],
+        extra={"critic": None if a.critic == "none" else a.critic}, after=show))
