@@ -21,17 +21,22 @@ re-run is a cache hit and changed data or parameters give a new key. Run::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 import sys
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ctrl.config import ConfigError, describe, doc, to_dict
 from ctrl.datasets import BUILTIN, FORMATS, BadRow, Options, adapter, normalize_all
 from ctrl.datasets.common import PROBLEMS_SCHEMA, QUARANTINE_SCHEMA, raw_preview
 from ctrl.datasets.loading import RawSource, SourceError, load_source
 from ctrl.decontam import NgramIndex, decontaminate
-from ctrl.stage import StageResult, materialize
+from ctrl.progress import progress_bar
+from ctrl.stage import StageResult
 from storage import Store, artifact_key
 
 STAGE = "ingest"
@@ -141,45 +146,71 @@ def _quarantine_row(source: str, split: str, index: int, nid: str, kind: str, re
             "raw": raw_preview(raw)}
 
 
-def build_rows(mod: Any, raw: RawSource, config: IngestConfig,
-               index: NgramIndex | None) -> tuple[list[dict], list[dict]]:
-    """(problems rows, quarantine rows) from the native rows."""
-    rows = raw.rows[: config.limit] if config.limit else raw.rows
-    by_index = {i: (split, row) for split, i, row in rows}
-    source = getattr(mod, "SOURCE", config.source)
-    good, bad, seen = [], [], {}
-    for i, result in normalize_all(mod, rows, config.options()):
-        split, native = by_index[i]
-        nid = mod.native_id(native, i) if isinstance(native, dict) else str(i)
+def duplicates(mod: Any, raw: RawSource, positions: list[tuple[int, int]]) -> dict:
+    """{(split, index): first row's index} for rows repeating an earlier row's native id.
+
+    Reads only the id columns, so it is cheap even on a full CodeContests split."""
+    wanted = {(raw.parts[p][0], i) for p, i in positions}
+    seen: dict[str, int] = {}
+    dupes: dict[tuple[str, int], int] = {}
+    for split, i, ids in raw.columns(tuple(mod.ID_FIELDS)):
+        if (split, i) not in wanted:
+            continue
+        nid = mod.native_id(ids, split, i)
+        if nid in seen:
+            dupes[(split, i)] = seen[nid]
+        else:
+            seen[nid] = i
+    return dupes
+
+
+def build_rows(mod: Any, rows: list[tuple[str, int, dict]], config: IngestConfig,
+               index: NgramIndex | None, dupes: dict) -> tuple[list[dict], list[dict]]:
+    """(problems rows, quarantine rows) from one shard of native (split, index, row)."""
+    source = mod.SOURCE
+    natives = {(s, i): row for s, i, row in rows}
+    good, bad = [], []
+    for (split, i, native), (_, result) in zip(rows, normalize_all(mod, rows, config.options())):
+        nid = mod.native_id(native, split, i) if isinstance(native, dict) else str(i)
         if isinstance(result, BadRow):
             bad.append(_quarantine_row(source, split, i, nid, "malformed", str(result), native))
-        elif result["problem_id"] in seen:
+        elif (split, i) in dupes:
             bad.append(_quarantine_row(source, split, i, nid, "malformed",
-                                       f"duplicate problem_id {result['problem_id']} (first at "
-                                       f"row {seen[result['problem_id']]})", native))
+                                       f"duplicate of {split} row {dupes[(split, i)]} "
+                                       f"(same id {nid})", native))
         else:
-            seen[result["problem_id"]] = i
-            result["_row"] = (split, i, nid, native)
+            result["_row"] = (split, i, nid)
             good.append(result)
     if index is not None:
         good, dropped = decontaminate(good, index, config.overlap_threshold)
         for row, pid, score in dropped:
-            split, i, nid, native = row["_row"]
+            split, i, nid = row["_row"]
             bad.append(_quarantine_row(
                 source, split, i, nid, "contaminated",
                 f"statement {config.ngram}-gram overlap {score:.2f} with {pid} > "
-                f"{config.overlap_threshold}", native, pid, round(score, 4)))
+                f"{config.overlap_threshold}", natives[(split, i)], pid, round(score, 4)))
     for row in good:
         row.pop("_row")
     return good, bad
 
 
+def _shard_column(writer: Any, index: int, column: str) -> list:
+    """One column of a finished shard (metrics after a resume that skipped it)."""
+    path = writer.root.join("tables", writer.table, writer.key, f"part-{index:05d}.parquet")
+    return pq.read_table(pa.BufferReader(writer.root.read_bytes(path)),
+                         columns=[column]).column(column).to_pylist()
+
+
 def run(store: Store, config: IngestConfig) -> StageResult:
     """Ingest ``config.source`` into `problems` (+ `quarantine`) under one key.
 
+    Shards of native rows are normalized one at a time (bounded memory); each shard's problems
+    and quarantine rows are written under the same shard index, so a killed run resumes where it
+    stopped. The quarantine manifest is committed first, the problems manifest last.
+
     Returns:
-        The problems StageResult; ``metrics`` has rows_per_split, quarantined, contaminated,
-        native_rows and the quarantine key (the same key).
+        The problems StageResult; ``metrics`` has rows_per_split, problems, quarantined,
+        contaminated and native_rows.
     """
     mod, raw = load_raw(config)
     inputs = {"data": raw.fingerprint}
@@ -190,33 +221,42 @@ def run(store: Store, config: IngestConfig) -> StageResult:
         docs.extend(rows)
     cfg = to_dict(config)
     key = artifact_key(STAGE, VERSION, cfg, inputs)
-    state: dict[str, Any] = {}
+    if store.has_table("problems", key):
+        m = store.read_manifest("problems", key)
+        return StageResult("problems", key, int(m.get("rows", 0)), True, m, m.get("metrics", {}))
+    positions = raw.positions(config.limit)
+    dupes = duplicates(mod, raw, positions)
+    index = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
+    meta = dict(stage=STAGE, config=cfg, inputs=inputs, code_version=VERSION)
+    pw = store.open_writer("problems", key, **meta)
+    q_complete = store.has_table("quarantine", key)
+    qw = None if q_complete else store.open_writer("quarantine", key, **meta)
+    shards = [positions[i : i + SHARD_SIZE] for i in range(0, len(positions), SHARD_SIZE)]
+    p_done, q_done = pw.done_shards(), (qw.done_shards() if qw else set(range(len(shards))))
+    with progress_bar(f"ingest {config.source}", total=len(positions)) as bar:
+        for n, chunk in enumerate(shards):
+            if n not in p_done or n not in q_done:
+                good, bad = build_rows(mod, raw.fetch(chunk), config, index, dupes)
+                if qw and n not in q_done:
+                    qw.write_shard(n, bad, schema=QUARANTINE_SCHEMA)
+                if n not in p_done:
+                    pw.write_shard(n, good, schema=PROBLEMS_SCHEMA)
+            bar.advance(len(chunk))
+    extra = {"source": raw.location}
+    if qw:
+        qw.commit(schema=QUARANTINE_SCHEMA, extra=extra)
+    kinds = store.read_table("quarantine", key, columns=["kind"]).column("kind").to_pylist()
+    splits = [s for n in range(len(shards)) for s in _shard_column(pw, n, "split")]
+    stats = metrics(splits, kinds, len(positions))
+    manifest = pw.commit(schema=PROBLEMS_SCHEMA, extra={**extra, "metrics": stats})
+    return StageResult("problems", key, int(manifest["rows"]), False, manifest, stats)
 
-    def items() -> list[dict]:
-        index = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
-        good, bad = build_rows(mod, raw, config, index)
-        if not store.has_table("quarantine", key):
-            w = store.open_writer("quarantine", key, stage=STAGE, config=cfg, inputs=inputs,
-                                  code_version=VERSION)
-            w.write_shard(0, bad, schema=QUARANTINE_SCHEMA)
-            w.commit(schema=QUARANTINE_SCHEMA, extra={"source": raw.location})
-        state["metrics"] = metrics(good, bad, len(raw.rows[: config.limit or None]))
-        return good
 
-    return materialize(
-        store, stage=STAGE, table="problems", version=VERSION, config=cfg, inputs=inputs,
-        items=items, process=lambda chunk: chunk, shard_size=SHARD_SIZE, schema=PROBLEMS_SCHEMA,
-        extra=lambda: {"metrics": state["metrics"], "source": raw.location},
-        desc=f"ingest {config.source}")
-
-
-def metrics(good: list[dict], bad: list[dict], native_rows: int) -> dict[str, Any]:
-    per_split: dict[str, int] = {}
-    for r in good:
-        per_split[r["split"]] = per_split.get(r["split"], 0) + 1
-    return {"rows_per_split": dict(sorted(per_split.items())), "problems": len(good),
-            "quarantined": sum(1 for b in bad if b["kind"] == "malformed"),
-            "contaminated": sum(1 for b in bad if b["kind"] == "contaminated"),
+def metrics(splits: list[str], kinds: list[str], native_rows: int) -> dict[str, Any]:
+    """Rows per split, quarantined/contaminated counts, native rows read."""
+    per_split = collections.Counter(splits)
+    return {"rows_per_split": dict(sorted(per_split.items())), "problems": len(splits),
+            "quarantined": kinds.count("malformed"), "contaminated": kinds.count("contaminated"),
             "native_rows": native_rows}
 
 

@@ -23,9 +23,9 @@ def ingest_rows(fmt: str, source: str, opts: Options = Options()):
     mod = adapter(fmt)
     raw = load_source(source, None)
     out = normalize_all(mod, raw.rows, opts)
-    natives = {i: row for _, i, row in raw.rows}
     good = {r["problem_id"]: r for _, r in out if isinstance(r, dict)}
-    bad = {mod.native_id(natives[i], i): r for i, r in out if isinstance(r, BadRow)}
+    bad = {mod.native_id(row, split, i): r for (split, i, row), (_, r) in zip(raw.rows, out)
+           if isinstance(r, BadRow)}
     return good, bad
 
 
@@ -95,8 +95,8 @@ def test_apps_jsonl_stdin_and_call_rows():
     good, bad = ingest_rows("apps", str(DATA / "apps" / "test.jsonl"))
     assert sorted(good) == ["apps/test/4001", "apps/test/4002", "apps/test/4003",
                             "apps/test/4004"]
-    assert set(bad) == {"4005", "4006"}
-    assert "not valid JSON" in str(bad["4005"]) and "no tests" in str(bad["4006"])
+    assert set(bad) == {"test/4005", "test/4006"}
+    assert "not valid JSON" in str(bad["test/4005"]) and "no tests" in str(bad["test/4006"])
     stdin = good["apps/test/4001"]
     pub, priv = split_tests(stdin)
     assert stdin["test_kind"] == "stdin" and stdin["entry_point"] == "" and stdin["split"] == "test"
@@ -121,7 +121,7 @@ def test_apps_jsonl_stdin_and_call_rows():
 def test_taco_save_to_disk_with_limits_and_bad_rows():
     good, bad = ingest_rows("taco", str(DATA / "taco"))
     assert sorted(good) == ["taco/train/0", "taco/train/1", "taco/train/2"]
-    assert "2 inputs but 1 outputs" in str(bad["3"]) and "fn_name" in str(bad["4"])
+    assert "2 inputs but 1 outputs" in str(bad["train/3"]) and "fn_name" in str(bad["train/4"])
     stdin = good["taco/train/0"]
     assert (stdin["time_limit_s"], stdin["memory_mb"], stdin["difficulty"]) == (2.0, 256, "EASY")
     pub, priv = split_tests(stdin)

@@ -3,6 +3,7 @@ quarantine and exit codes, decontamination, one-line errors."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -113,7 +114,7 @@ def test_decontamination_drops_planted_problem_with_reason(store, capsys):
     dropped = store.sql("SELECT * FROM quarantine WHERE kind = 'contaminated'").to_pylist()
     assert len(dropped) == 1
     d = dropped[0]
-    assert d["native_id"] == "2" and d["matched_problem_id"] == "humaneval/0"
+    assert d["native_id"] == "train/2" and d["matched_problem_id"] == "humaneval/0"
     assert 0.5 < d["overlap"] <= 1.0 and "humaneval/0" in d["reason"]
     # the eval sets' fingerprints are part of the key: without them it is another artifact
     plain = run(store, IngestConfig(source=str(DATA / "taco"), format="taco"))
@@ -151,3 +152,43 @@ def test_config_rejects_bad_combinations():
         IngestConfig(source="mbpp", overlap_threshold=0.0)
     with pytest.raises(ConfigError, match="limit"):
         IngestConfig(source="mbpp", limit=0)
+
+
+def test_killed_run_resumes_from_finished_shards(store, monkeypatch):
+    import ctrl.ingest as ingest
+
+    monkeypatch.setattr(ingest, "SHARD_SIZE", 100)
+    real_build, calls = ingest.build_rows, []
+
+    def crash_on_third_shard(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(ingest, "build_rows", crash_on_third_shard)
+    cfg = IngestConfig(source="mbpp", split="test")
+    with pytest.raises(KeyboardInterrupt):
+        run(store, cfg)
+    (pdir,) = glob.glob(os.path.join(store.root, "tables", "problems", "*"))
+    assert sorted(os.listdir(pdir)) == ["part-00000.parquet", "part-00001.parquet"]
+    shard0 = os.path.join(pdir, "part-00000.parquet")
+    mtime = os.stat(shard0).st_mtime_ns
+    monkeypatch.setattr(ingest, "build_rows", real_build)
+    calls.clear()
+    res = run(store, cfg)
+    assert res.rows == 500 and res.metrics["rows_per_split"] == {"test": 500}
+    assert os.stat(shard0).st_mtime_ns == mtime  # finished shards were not redone
+    n = store.sql("SELECT count(DISTINCT problem_id) AS n FROM problems").to_pylist()[0]["n"]
+    assert n == 500
+
+
+def test_duplicate_native_ids_are_quarantined(store, tmp_path):
+    lines = (DATA / "apps" / "test.jsonl").read_text().splitlines()
+    path = tmp_path / "test.jsonl"
+    path.write_text("\n".join(lines[:2] + lines[:1]) + "\n")
+    res = run(store, IngestConfig(source=str(path), format="apps"))
+    assert res.rows == 2 and res.metrics["quarantined"] == 1
+    (q,) = store.sql("SELECT native_id, row_index, reason FROM quarantine").to_pylist()
+    assert q["native_id"] == "test/4001" and q["row_index"] == 2
+    assert "duplicate of test row 0" in q["reason"]

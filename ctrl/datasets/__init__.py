@@ -2,7 +2,7 @@
 
 Built-in sources (data shipped or bundled, no download): ``humaneval``, ``mbpp``. Formats for
 local files or hub ids read through `datasets`: ``apps``, ``taco``, ``codecontests``,
-``livecodebench``. An adapter module defines ``SOURCE``, ``native_id(row, index)`` and either ``normalize(row, split, index, opts)`` (one row,
+``livecodebench``. An adapter module defines ``SOURCE``, ``ID_FIELDS``, ``native_id(row, split, index)`` and either ``normalize(row, split, index, opts)`` (one row,
 raising :class:`~ctrl.datasets.common.BadRow`) or ``normalize_all(raw, opts)`` (a batch); formats
 read from files/hub also define ``HUB_ID`` and ``HUB_DATA_FILES``; built-ins define ``load(split)``.
 """
@@ -35,9 +35,7 @@ def normalize_all(mod: ModuleType, rows: list[tuple[str, int, dict]],
                   opts: Options) -> list[tuple[int, dict | BadRow]]:
     """(row index, problem row or BadRow) for each native row, through ``mod``'s normalizer."""
     if hasattr(mod, "normalize_all"):
-        from ctrl.datasets.loading import RawSource
-
-        return mod.normalize_all(RawSource(rows, "", ""), opts)
+        return mod.normalize_all(rows, opts)
     out: list[tuple[int, dict | BadRow]] = []
     for split, index, row in rows:
         try:

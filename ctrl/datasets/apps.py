@@ -85,8 +85,13 @@ def first_solution(row: dict) -> str | None:
     return sols[0] if isinstance(sols, list) and sols and isinstance(sols[0], str) else None
 
 
-def native_id(row: dict, index: int) -> str:
-    return str(row["problem_id"]) if row.get("problem_id") is not None else str(index)
+ID_FIELDS = ("problem_id",)
+
+
+def native_id(row: dict, split: str, index: int) -> str:
+    """``<split>/<problem_id>``: APPS numbers train and test problems from 0 each."""
+    pid = row.get("problem_id")
+    return f"{split}/{pid if pid is not None else index}"
 
 
 def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
@@ -98,7 +103,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     io = parse_json_field(row, "input_output")
     public, private, rule, entry = io_tests(io, starter, opts)
     return problem_row(
-        source=SOURCE, native_id=f"{split}/{native_id(row, index)}", split=split,
+        source=SOURCE, native_id=native_id(row, split, index), split=split,
         statement=question, starter_code=starter, entry_point=entry, public=public,
         private=private, rule=rule, opts=opts, difficulty=row.get("difficulty"),
         canonical_solution=first_solution(row),

@@ -83,7 +83,10 @@ def time_limit(row: dict) -> float | None:
     return float(secs) if secs > 0 else None
 
 
-def native_id(row: dict, index: int) -> str:
+ID_FIELDS = ("name",)
+
+
+def native_id(row: dict, split: str, index: int) -> str:
     name = row.get("name")
     return name if isinstance(name, str) and name.strip() else str(index)
 
@@ -100,7 +103,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     private, cap = cap_private(private, opts)
     mem = row.get("memory_limit_bytes")
     return problem_row(
-        source=SOURCE, native_id=native_id(row, index), split=split, statement=description,
+        source=SOURCE, native_id=native_id(row, split, index), split=split, statement=description,
         public=stdin_tests(public), private=stdin_tests(private), rule=RULE + cap, opts=opts,
         difficulty=enum_name(row.get("difficulty"), DIFFICULTIES),
         time_limit_s=time_limit(row),

@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 from ctrl.datasets.common import BadRow, Options, problem_row, require_str
-from ctrl.datasets.loading import RawSource, path_fingerprint
+from ctrl.datasets.loading import RawSource, SourceError, path_fingerprint
 
 SOURCE = "humaneval"
 PUBLIC_RULE = ("public: docstring examples that parse as `assert f(...) == expected` and pass the "
@@ -42,16 +42,18 @@ def load(split: str | None) -> RawSource:
     """The 164 rows in file order, split ``test``."""
     path = data_path()
     if split not in (None, "test"):
-        raise BadRow(f"HumanEval has only the split 'test', not {split!r}")
+        raise SourceError(f"HumanEval has only the split 'test', not {split!r}")
     with gzip.open(path, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     import pathlib
 
-    return RawSource([("test", i, r) for i, r in enumerate(rows)],
-                     path_fingerprint(pathlib.Path(path)), path)
+    return RawSource([("test", rows)], path_fingerprint(pathlib.Path(path)), path)
 
 
-def native_id(row: dict, index: int) -> str:
+ID_FIELDS = ("task_id",)
+
+
+def native_id(row: dict, split: str, index: int) -> str:
     tid = row.get("task_id")
     return str(tid).split("/")[-1] if tid is not None else str(index)
 
@@ -152,10 +154,12 @@ def verify_examples(items: list[tuple[str, list[str]]]) -> list[list[str]]:
     return json.loads(proc.stdout)
 
 
-def normalize_all(raw: RawSource, opts: Options) -> list[tuple[int, dict | BadRow]]:
-    """(index, problem row or BadRow) for every raw row; examples verified in one batch."""
+def normalize_all(rows: list[tuple[str, int, dict]],
+                  opts: Options) -> list[tuple[int, dict | BadRow]]:
+    """(index, problem row or BadRow) for each (split, index, row); examples verified in one
+    batch."""
     parsed: list[tuple[int, str, dict, list[str]] | tuple[int, BadRow]] = []
-    for split, index, row in raw.rows:
+    for split, index, row in rows:
         try:
             prompt = require_str(row, "prompt")
             entry = require_str(row, "entry_point")
@@ -175,7 +179,7 @@ def normalize_all(raw: RawSource, opts: Options) -> list[tuple[int, dict | BadRo
         index, split, row, _ = p
         cases = next(verified)
         out.append((index, problem_row(
-            source=SOURCE, native_id=native_id(row, index), split=split,
+            source=SOURCE, native_id=native_id(row, split, index), split=split,
             statement=row["prompt"], starter_code=row["prompt"], entry_point=row["entry_point"],
             public={"kind": "assert", "cases": cases},
             private={"kind": "program", "test": row["test"], "entry_point": row["entry_point"]},

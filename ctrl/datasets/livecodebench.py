@@ -98,7 +98,10 @@ def build_tests(cases: list, where: str, func_name: str | None, class_name: str 
     return stdin_tests([(i, o) for i, o, _ in parsed])
 
 
-def native_id(row: dict, index: int) -> str:
+ID_FIELDS = ("question_id",)
+
+
+def native_id(row: dict, split: str, index: int) -> str:
     qid = row.get("question_id")
     return str(qid) if qid not in (None, "") else str(index)
 
@@ -124,7 +127,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     private["cases"], cap = cap_private(private["cases"], opts)
     title = row.get("question_title") or ""
     return problem_row(
-        source=SOURCE, native_id=native_id(row, index), split=split,
+        source=SOURCE, native_id=native_id(row, split, index), split=split,
         statement=f"{title}\n\n{content}" if title else content, starter_code=starter,
         entry_point=public.get("entry_point", ""), public=public,
         private=private, rule="public: public_test_cases; private: private_test_cases" + cap,

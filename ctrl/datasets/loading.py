@@ -31,11 +31,46 @@ class SourceError(RuntimeError):
 
 @dataclasses.dataclass
 class RawSource:
-    """Native rows in a deterministic order: (split, index within split, row dict)."""
+    """Native rows in a deterministic order, read lazily (a full TACO or CodeContests split does
+    not fit in memory as Python objects).
 
-    rows: list[tuple[str, int, dict]]
+    ``parts`` is a list of (split, rows) where rows is a `datasets.Dataset` or a list of dicts;
+    a position ``(part, index)`` names one row, ``index`` counting within its split.
+    """
+
+    parts: list[tuple[str, Any]]
     fingerprint: str
     location: str
+
+    def positions(self, limit: int | None = None) -> list[tuple[int, int]]:
+        """Every row's position, parts in order; only the first ``limit`` when given."""
+        out: list[tuple[int, int]] = []
+        for p, (_, rows) in enumerate(self.parts):
+            take = len(rows) if limit is None else min(len(rows), limit - len(out))
+            out.extend((p, i) for i in range(take))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def fetch(self, positions: list[tuple[int, int]]) -> list[tuple[str, int, dict]]:
+        """(split, index, row) for the given positions."""
+        return [(self.parts[p][0], i, self.parts[p][1][i]) for p, i in positions]
+
+    def columns(self, fields: tuple[str, ...]) -> list[tuple[str, int, dict]]:
+        """(split, index, {field: value}) for every row, reading only ``fields`` (cheap)."""
+        out = []
+        for split, rows in self.parts:
+            if hasattr(rows, "select_columns"):
+                rows = rows.select_columns([f for f in fields if f in rows.column_names])
+                out.extend((split, i, r) for i, r in enumerate(rows))
+            else:
+                out.extend((split, i, {f: r.get(f) for f in fields}) for i, r in enumerate(rows))
+        return out
+
+    @property
+    def rows(self) -> list[tuple[str, int, dict]]:
+        """All rows as (split, index, row); for small sources and tests."""
+        return self.fetch(self.positions())
 
 
 def file_sha256(path: pathlib.Path) -> str:
@@ -91,8 +126,8 @@ def force_offline() -> None:
     huggingface_hub.constants.HF_HUB_OFFLINE = True
 
 
-def _rows_of(ds: Any, split_filter: str | None, default_split: str) -> list[tuple[str, int, dict]]:
-    """Rows of a Dataset or DatasetDict, splits in sorted order, filtered to ``split_filter``."""
+def _parts_of(ds: Any, split_filter: str | None, default_split: str) -> list[tuple[str, Any]]:
+    """(split, Dataset) parts of a Dataset or DatasetDict, splits sorted, filtered."""
     import datasets
 
     if isinstance(ds, datasets.DatasetDict):
@@ -103,9 +138,8 @@ def _rows_of(ds: Any, split_filter: str | None, default_split: str) -> list[tupl
             if not parts:
                 raise SourceError(
                     f"split {split_filter!r} not found; available splits: {', '.join(names)}")
-    else:
-        parts = [(split_filter or default_split, ds)]
-    return [(name, i, row) for name, d in parts for i, row in enumerate(d)]
+        return parts
+    return [(split_filter or default_split, ds)]
 
 
 def _quiet_datasets() -> None:
@@ -150,7 +184,7 @@ def load_local(path: pathlib.Path, split: str | None) -> RawSource:
     if isinstance(ds, _d.Dataset) and split is not None:
         default = split  # a single file: --split names it
         split = None
-    return RawSource(_rows_of(ds, split, default), fp, str(path))
+    return RawSource(_parts_of(ds, split, default), fp, str(path))
 
 
 def load_hub(hub_id: str, split: str | None, data_files: dict | None = None,
@@ -189,7 +223,7 @@ def load_hub(hub_id: str, split: str | None, data_files: dict | None = None,
         parts = ds.values() if isinstance(ds, datasets.DatasetDict) else [ds]
         revision = "cache:" + hashlib.sha256(
             "".join(sorted(d._fingerprint for d in parts)).encode()).hexdigest()[:16]
-    return RawSource(_rows_of(ds, split, "train"), f"hub:{hub_id}@{revision}", hub_id)
+    return RawSource(_parts_of(ds, split, "train"), f"hub:{hub_id}@{revision}", hub_id)
 
 
 def load_source(source: str, split: str | None, *, data_files: dict | None = None,

@@ -42,24 +42,26 @@ def split_of(task_id: int) -> str:
 
 
 def load(split: str | None) -> RawSource:
-    """All rows ordered by task_id, each tagged with its official split."""
+    """All rows by official split (prompt, test, validation, train: task_id order)."""
     names = [s for s, _, _ in SPLITS]
     if split is not None and split not in names:
         raise SourceError(f"MBPP has splits {', '.join(names)}; not {split!r}")
     path = data_path()
-    rows: list[tuple[str, int, dict]] = []
+    by_split: dict[str, list[dict]] = {name: [] for name in names}
     with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
+        for line in f:
             if line.strip():
                 row = json.loads(line)
                 tid = row.get("task_id")
-                s = split_of(tid) if isinstance(tid, int) else "unknown"
-                if split is None or s == split:
-                    rows.append((s, i, row))
-    return RawSource(rows, path_fingerprint(path), str(path))
+                by_split[split_of(tid) if isinstance(tid, int) else "train"].append(row)
+    parts = [(s, by_split[s]) for s in names if split is None or s == split]
+    return RawSource(parts, path_fingerprint(path), str(path))
 
 
-def native_id(row: dict, index: int) -> str:
+ID_FIELDS = ("task_id",)
+
+
+def native_id(row: dict, split: str, index: int) -> str:
     return str(row.get("task_id", index))
 
 
@@ -97,7 +99,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     private = {"kind": "assert", "cases": tests + challenge, "setup": setup}
     statement = f"{text.strip()}\nYour code should pass this test:\n\n{tests[0]}"
     return problem_row(
-        source=SOURCE, native_id=native_id(row, index), split=split, statement=statement,
+        source=SOURCE, native_id=native_id(row, split, index), split=split, statement=statement,
         public=public, private=private, rule=RULE, opts=opts, entry_point=called_name(tests[0]),
         canonical_solution=code, meta={"task_id": row.get("task_id"), "text": text,
                                        "n_challenge": len(challenge)})

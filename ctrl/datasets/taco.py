@@ -24,8 +24,11 @@ META_FIELDS = ("name", "source", "url", "tags", "skill_types", "raw_tags", "date
                "Expected Time Complexity", "Expected Auxiliary Space")
 
 
-def native_id(row: dict, index: int) -> str:
-    return str(index)
+ID_FIELDS: tuple[str, ...] = ()
+
+
+def native_id(row: dict, split: str, index: int) -> str:
+    return f"{split}/{index}"
 
 
 def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
@@ -37,7 +40,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     io = parse_json_field(row, "input_output")
     public, private, rule, entry = io_tests(io, starter, opts)
     return problem_row(
-        source=SOURCE, native_id=f"{split}/{index}", split=split, statement=question,
+        source=SOURCE, native_id=native_id(row, split, index), split=split, statement=question,
         starter_code=starter, entry_point=entry, public=public, private=private, rule=rule,
         opts=opts, difficulty=row.get("difficulty"),
         time_limit_s=parse_seconds(row.get("time_limit")),
