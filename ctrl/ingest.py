@@ -43,6 +43,8 @@ STAGE = "ingest"
 VERSION = "1"
 SHARD_SIZE = 2000
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATED_FORMATS = ("livecodebench", "taco")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,11 @@ class IngestConfig:
     split: str | None = doc("only this split (e.g. test); None = every split", None)
     limit: int | None = doc("keep only the first N native rows (split order, then file order)",
                             None)
+    date_from: str | None = doc(
+        "keep problems dated on/after this ISO date (livecodebench contest_date, taco date); "
+        "e.g. 2024-08-01 for the CTRL LiveCodeBench window", None)
+    date_to: str | None = doc("keep problems dated on/before this ISO date, e.g. 2024-11-01",
+                              None)
     public_cases: int = doc("with one test list (APPS, TACO), how many leading cases are public",
                             1)
     max_private_cases: int | None = doc(
@@ -93,6 +100,13 @@ class IngestConfig:
         if not 0.0 < self.overlap_threshold <= 1.0:
             raise ConfigError(f"overlap_threshold must be in (0, 1], got "
                               f"{self.overlap_threshold!r}")
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None and not _DATE_RE.match(value):
+                raise ConfigError(f"{name} must be an ISO date YYYY-MM-DD, got {value!r}")
+        if (self.date_from or self.date_to) and self.format not in DATED_FORMATS:
+            raise ConfigError(f"--date-from/--date-to apply to formats {', '.join(DATED_FORMATS)}"
+                              f"; drop them for {self.format or self.source}")
         if isinstance(self.decontaminate_against, str):
             raise ConfigError("decontaminate_against must be a tuple of names, e.g. "
                               "('humaneval', 'mbpp:test')")
@@ -194,6 +208,20 @@ def build_rows(mod: Any, rows: list[tuple[str, int, dict]], config: IngestConfig
     return good, bad
 
 
+def in_date_range(mod: Any, raw: RawSource, config: IngestConfig) -> list[tuple[int, int]]:
+    """Positions of the rows dated within [date_from, date_to] (all when no range is set).
+
+    Dates compare on their first 10 characters (YYYY-MM-DD); undated rows are left out."""
+    positions = raw.positions()
+    if not (config.date_from or config.date_to):
+        return positions
+    field = mod.DATE_FIELD
+    lo, hi = config.date_from or "0000-00-00", config.date_to or "9999-99-99"
+    dates = {(s, i): str(r.get(field) or "")[:10] for s, i, r in raw.columns((field,))}
+    return [(p, i) for p, i in positions if lo <= dates[(raw.parts[p][0], i)] <= hi
+            and dates[(raw.parts[p][0], i)]]
+
+
 def _shard_column(writer: Any, index: int, column: str) -> list:
     """One column of a finished shard (metrics after a resume that skipped it)."""
     path = writer.root.join("tables", writer.table, writer.key, f"part-{index:05d}.parquet")
@@ -224,7 +252,7 @@ def run(store: Store, config: IngestConfig) -> StageResult:
     if store.has_table("problems", key):
         m = store.read_manifest("problems", key)
         return StageResult("problems", key, int(m.get("rows", 0)), True, m, m.get("metrics", {}))
-    positions = raw.positions(config.limit)
+    positions = in_date_range(mod, raw, config)[: config.limit]
     dupes = duplicates(mod, raw, positions)
     index = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
     meta = dict(stage=STAGE, config=cfg, inputs=inputs, code_version=VERSION)
@@ -264,6 +292,7 @@ def config_from_args(args: Any) -> IngestConfig:
     against = tuple(s.strip() for s in (args.decontaminate_against or "").split(",") if s.strip())
     return IngestConfig(
         source=args.source, format=args.format, split=args.split, limit=args.limit,
+        date_from=args.date_from, date_to=args.date_to,
         public_cases=args.public_cases, max_private_cases=args.max_private_cases,
         time_limit_s=args.time_limit_s, memory_mb=args.memory_mb, decontaminate_against=against,
         ngram=args.ngram, overlap_threshold=args.overlap_threshold)
@@ -310,6 +339,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--format", help=helps["format"])
     p.add_argument("--split", help=helps["split"])
     p.add_argument("--limit", type=int, help=helps["limit"])
+    p.add_argument("--date-from", help=helps["date_from"])
+    p.add_argument("--date-to", help=helps["date_to"])
     p.add_argument("--public-cases", type=int, default=defaults["public_cases"],
                    help=helps["public_cases"])
     p.add_argument("--max-private-cases", type=int, help=helps["max_private_cases"])

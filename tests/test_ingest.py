@@ -192,3 +192,15 @@ def test_duplicate_native_ids_are_quarantined(store, tmp_path):
     (q,) = store.sql("SELECT native_id, row_index, reason FROM quarantine").to_pylist()
     assert q["native_id"] == "test/4001" and q["row_index"] == 2
     assert "duplicate of test row 0" in q["reason"]
+
+
+def test_date_window_keeps_only_problems_in_range(store):
+    lcb = str(DATA / "livecodebench" / "test.jsonl")
+    res = run(store, IngestConfig(source=lcb, format="livecodebench", date_from="2024-08-01",
+                                  date_to="2024-11-01"))
+    ids = {r["problem_id"] for r in store.sql("SELECT problem_id FROM problems").to_pylist()}
+    assert ids == {"livecodebench/abc001_a"} and res.metrics["native_rows"] == 3
+    with pytest.raises(ConfigError, match="apply to formats"):
+        IngestConfig(source="mbpp", date_from="2024-08-01")
+    with pytest.raises(ConfigError, match="ISO date"):
+        IngestConfig(source=lcb, format="livecodebench", date_to="Nov 2024")

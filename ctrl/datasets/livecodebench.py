@@ -98,6 +98,7 @@ def build_tests(cases: list, where: str, func_name: str | None, class_name: str 
     return stdin_tests([(i, o) for i, o, _ in parsed])
 
 
+DATE_FIELD = "contest_date"
 ID_FIELDS = ("question_id",)
 
 

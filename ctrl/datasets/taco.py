@@ -24,6 +24,7 @@ META_FIELDS = ("name", "source", "url", "tags", "skill_types", "raw_tags", "date
                "Expected Time Complexity", "Expected Auxiliary Space")
 
 
+DATE_FIELD = "date"
 ID_FIELDS: tuple[str, ...] = ()
 
 
