@@ -208,14 +208,23 @@ def load_hub(hub_id: str, split: str | None, data_files: dict | None = None,
                 "or pass a local file/directory with --source") from None
     try:
         if data_files:
-            files = {k: f"hf://datasets/{hub_id}/{v}" for k, v in data_files.items()}
+            if split is not None and split not in data_files:
+                raise SourceError(f"hub dataset {hub_id!r} has splits {', '.join(data_files)}; "
+                                  f"not {split!r}")
+            pin = f"@{revision}" if revision else ""
+            files = {k: f"hf://datasets/{hub_id}{pin}/{v}" for k, v in data_files.items()
+                     if split is None or k == split}
             builder = FILE_BUILDERS.get(pathlib.PurePath(next(iter(data_files.values()))).suffix)
             ds = datasets.load_dataset(builder or "json", data_files=files)
         else:
-            ds = datasets.load_dataset(hub_id, config_name)
+            # naming the split lets `datasets` fetch only that split's files
+            ds = datasets.load_dataset(hub_id, config_name, split=split, revision=revision)
+    except SourceError:
+        raise
     except Exception as e:  # noqa: BLE001 - datasets raises many types for "not there"
+        first = (str(e).strip().splitlines() or [""])[0][:200]
         where = "the hub is unreachable and it is not in the local cache" if not online else (
-            f"loading failed: {type(e).__name__}")
+            f"loading failed ({type(e).__name__}: {first})")
         raise SourceError(
             f"hub dataset {hub_id!r} cannot be loaded: {where}; download it where there is "
             "internet (it is then cached) or pass a local file/directory with --source") from None
