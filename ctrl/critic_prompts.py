@@ -45,8 +45,13 @@ were given any help."""
 
 
 def problem_text(problem: dict) -> str:
-    """The problem statement with its starter code, as the critic sees it."""
+    """The problem statement with its public examples and starter code, as the critic sees it."""
+    from ctrl.prompts import render_examples
+
     text = str(problem.get("statement") or "").strip()
+    examples = render_examples(problem) if problem.get("public_tests") else ""
+    if examples and examples not in text:
+        text += f"\n\n{examples}"
     starter = str(problem.get("starter_code") or "").strip()
     if starter:
         text += f"\n\nStarter code:\n```python\n{starter}\n```"

@@ -118,3 +118,29 @@ def test_balance_and_keep_limits_units():
 def test_config_rejects_bad_values_naming_the_fix(bad, fix):
     with pytest.raises(ConfigError, match=fix):
         CritiqueConfig(**bad)
+
+
+def test_model_synthesis_with_the_default_model_records_every_drop(store):
+    keys = stage1_inputs(store)
+    cfg = CritiqueConfig(max_new_tokens=24, balance_correct=0, max_solutions=3,
+                         samples_per_solution=2)
+    rows = store.read_table("critiques", run(store, cfg, **keys).key).to_pylist()
+    assert len(rows) == 6 and {r["critic_model"] for r in rows} == {"default"}
+    for r in rows:
+        assert r["critique"] and r["hint"] in r["prompt"][-1]["content"]
+        expect = drop_reason(r["critique"], parse_judgment(r["critique"]), r["passed"])
+        if expect is None and r["dropped"]:
+            expect = "extra"  # a second survivor for the same solution
+        assert r["drop_reason"] == expect and r["dropped"] == (expect is not None)
+
+
+def test_ctrl_synthesize_command_uses_the_newest_inputs(store, capsys):
+    from ctrl.cli import main
+
+    stage1_inputs(store)
+    assert main(["--home", store.root, "synthesize", "--set", "synthesizer=template",
+                 "--set", "balance_correct=0"]) == 0
+    assert "critiques" in capsys.readouterr().out
+    n = store.sql("SELECT count(*) AS n FROM critiques WHERE critic_model = 'template'")
+    assert n.column("n")[0].as_py() == 10
+    assert main(["--home", store.root, "synthesize", "--set", "synthesizer=oops"]) == 2
