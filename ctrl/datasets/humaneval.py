@@ -8,7 +8,9 @@ Rows: ``task_id, prompt, canonical_solution, test, entry_point``. Normalized as
 - public tests: the docstring examples (``>>> f(x)`` + result line, or ``f(x) == y`` / ``=> y`` /
   ``➞ y`` / ``-> y`` / ``returns y`` lines) whose call and expected value parse as Python, turned
   into ``assert f(x) == y`` and kept only when the canonical solution passes them (a few
-  docstrings are wrong or informal). Problems whose examples do not parse get no public cases.
+  docstrings are wrong or informal). Where none parses, the first top-level assert of ``check``
+  (``candidate`` renamed to the entry point) is the public case; problems whose ``check`` only
+  asserts inside loops keep no public case. ``test_split_rule`` says which rule applied.
 
 Run: ``ctrl ingest --source humaneval``.
 """
@@ -29,6 +31,9 @@ from ctrl.datasets.loading import RawSource, SourceError, path_fingerprint
 SOURCE = "humaneval"
 PUBLIC_RULE = ("public: docstring examples that parse as `assert f(...) == expected` and pass the "
                "canonical solution; private: the official check(candidate)")
+FALLBACK_RULE = ("public: no docstring example parses, so the first top-level assert of "
+                 "check(candidate) that the canonical solution passes; private: the official "
+                 "check(candidate)")
 _SEP = re.compile(r"^\s*(?:==>|=>|==|➞|->|=|#\s*(?:=>|returns)|(?:should\s+)?returns?)\s*(.+)$")
 
 
@@ -123,6 +128,30 @@ def docstring_examples(prompt: str, entry_point: str) -> list[str]:
     return out
 
 
+class _Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        return ast.Name(self.new, node.ctx) if node.id == self.old else node
+
+
+def check_asserts(test: str, entry_point: str) -> list[str]:
+    """Top-level ``assert`` lines of ``check(candidate)``, with ``candidate`` renamed to the
+    entry point (a fallback public case when no docstring example parses)."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:
+        return []
+    out = []
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"):
+        param = fn.args.args[0].arg if fn.args.args else "candidate"
+        for stmt in fn.body:
+            if isinstance(stmt, ast.Assert):
+                out.append(ast.unparse(_Rename(param, entry_point).visit(stmt)).split("\n")[0])
+    return out
+
+
 _VERIFY = r"""
 import json, signal, sys
 def _alarm(*a): raise TimeoutError()
@@ -165,7 +194,8 @@ def normalize_all(rows: list[tuple[str, int, dict]],
             entry = require_str(row, "entry_point")
             require_str(row, "test")
             require_str(row, "canonical_solution")
-            parsed.append((index, split, row, docstring_examples(prompt, entry)))
+            parsed.append((index, split, row, docstring_examples(prompt, entry)
+                           + check_asserts(row["test"], entry)))
         except BadRow as e:
             parsed.append((index, e))
     good = [p for p in parsed if len(p) == 4]
@@ -177,13 +207,17 @@ def normalize_all(rows: list[tuple[str, int, dict]],
             out.append(p)  # type: ignore[arg-type]
             continue
         index, split, row, _ = p
-        cases = next(verified)
+        ok = next(verified)
+        examples = docstring_examples(row["prompt"], row["entry_point"])
+        cases, rule = [c for c in ok if c in examples], PUBLIC_RULE
+        if not cases:
+            cases, rule = [c for c in ok if c not in examples][:1], FALLBACK_RULE
         out.append((index, problem_row(
             source=SOURCE, native_id=native_id(row, split, index), split=split,
             statement=row["prompt"], starter_code=row["prompt"], entry_point=row["entry_point"],
             public={"kind": "assert", "cases": cases},
             private={"kind": "program", "test": row["test"], "entry_point": row["entry_point"]},
-            rule=PUBLIC_RULE, opts=opts,
+            rule=rule, opts=opts,
             canonical_solution=row["prompt"] + row["canonical_solution"],
             meta={"task_id": row.get("task_id")})))
     return out
