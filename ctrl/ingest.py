@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import pathlib
 import re
 import sys
 from typing import Any
@@ -248,6 +249,9 @@ def run(store: Store, config: IngestConfig) -> StageResult:
         inputs[f"decontaminate:{spec}"] = fp
         docs.extend(rows)
     cfg = to_dict(config)
+    local = pathlib.Path(config.source).expanduser()
+    if config.source not in BUILTIN and local.exists():
+        cfg["source"] = str(local.resolve())  # same file from another directory: same key
     key = artifact_key(STAGE, VERSION, cfg, inputs)
     if store.has_table("problems", key):
         m = store.read_manifest("problems", key)

@@ -2,8 +2,9 @@
 
 Built-in sources (data shipped or bundled, no download): ``humaneval``, ``mbpp``. Formats for
 local files or hub ids read through `datasets`: ``apps``, ``taco``, ``codecontests``,
-``livecodebench``. An adapter module defines ``SOURCE``, ``ID_FIELDS``, ``native_id(row, split, index)`` and either ``normalize(row, split, index, opts)`` (one row,
-raising :class:`~ctrl.datasets.common.BadRow`) or ``normalize_all(raw, opts)`` (a batch); formats
+``livecodebench``. An adapter module defines ``SOURCE``, ``ID_FIELDS`` (columns its ids read),
+``native_id(row, split, index)`` and either ``normalize(row, split, index, opts)`` (one row,
+raising :class:`~ctrl.datasets.common.BadRow`) or ``normalize_all(rows, opts)`` (a batch); formats
 read from files/hub also define ``HUB_ID`` and ``HUB_DATA_FILES``; built-ins define ``load(split)``.
 """
 

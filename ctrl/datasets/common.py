@@ -3,7 +3,8 @@
 Every adapter turns one native row into one `problems` row (columns in docs/internals.md) with
 :func:`problem_row`, or raises :class:`BadRow` with a reason; the ingest stage sends bad rows to the
 `quarantine` table instead of stopping. Tests are stored as JSON strings of the sandbox ``tests``
-object (``stdin``/``call``/``assert``/``program``), so they can be handed to the sandbox as they are.
+object (``stdin``/``call``/``assert``/``program``), so they can be handed to the sandbox as
+they are.
 """
 
 from __future__ import annotations

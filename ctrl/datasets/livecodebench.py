@@ -11,7 +11,8 @@ output, testtype: "stdin"|"functional"}), private_test_cases (same, often compre
   at 512 MiB. Anything else quarantines the row.
 - ``functional`` cases become ``call`` tests: the input holds one JSON value per line (the
   arguments), the output one JSON value; with LeetCode starter code (``class Solution``) the
-  entry point is ``Solution.<func_name>`` (the sandbox calls ``Solution().func_name``). ``stdin`` cases become ``stdin`` tests.
+  entry point is ``Solution.<func_name>`` (the sandbox calls ``Solution().func_name``).
+  ``stdin`` cases become ``stdin`` tests.
 - public = public_test_cases, private = private_test_cases (capped by ``max_private_cases``).
 
 Run: ``ctrl ingest --source livecodebench/code_generation_lite --format livecodebench``.

@@ -31,7 +31,7 @@ RULE = ("public: test_list[0], shown in the statement; private: all of test_list
 
 
 def data_path() -> pathlib.Path:
-    return pathlib.Path(__file__).resolve().parent.parent / "assets" / "data" / "mbpp" / "mbpp.jsonl"
+    return pathlib.Path(__file__).resolve().parent.parent / "assets/data/mbpp/mbpp.jsonl"
 
 
 def split_of(task_id: int) -> str:
