@@ -15,7 +15,11 @@ critiques itself: the untrained baseline), a store model key (e.g. the SFT criti
 Metrics (``ctrl.metrics``): ``pass1_before``, ``pass1_after``, ``delta_up``, ``delta_down`` (both
 over ALL samples, so after = before + Δ↑ − Δ↓), ``accuracy``, ``f1_passed``, ``f1_failed``,
 ``f1_macro``, ``parse_rate`` of the critic's judgments against the executions; 95% percentile
-bootstrap CIs over problems, seeded. Samples whose execution hit a sandbox error are excluded
+bootstrap CIs over problems, seeded. With ``rounds > 1`` (test-time scaling) each round's
+critic critiques the previous round's revision (``revision_rollouts`` artifacts, ``turn`` = round)
+and ``pass1_roundK`` rows are added; ``pass1_after`` is the last round; ``stop_on_correct`` keeps
+a solution the critic judged Correct (the paper) instead of revising it (the released code). The
+judgment metrics are always those of round 1 (the critic judging the original solutions). Samples whose execution hit a sandbox error are excluded
 (counted in the manifest as ``excluded``).
 
 Run: ``ctrl eval --critic self`` or ``ctrl eval --critic <sft model key>``.
@@ -34,7 +38,7 @@ import pyarrow as pa
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critique import CriticConfig, criticize, load_inputs
-from ctrl.metrics import bootstrap
+from ctrl.metrics import bootstrap, pass_at_1, point_metrics
 from ctrl.revise import ReviseConfig
 from ctrl.revise import run as revise_run
 from storage import artifact_key
@@ -64,12 +68,17 @@ class EvalConfig:
     n_resamples: int = doc("bootstrap resamples over problems (0 = no intervals)", 1000)
     ci_level: float = doc("central coverage of the bootstrap intervals", 0.95)
     isolation: str = doc("sandbox isolation for revisions: auto | firejail | none", "auto")
+    rounds: int = doc("critique -> revision rounds (test-time scaling; paper: up to 8)", 1)
+    stop_on_correct: bool = doc("keep a solution once the critic judges it Correct (the "
+                                "paper) instead of revising it anyway (its released code)", False)
     seed: int = doc("seed for sampling and the bootstrap", 0)
     shard_size: int = doc("rollouts per critique/revision shard", 16)
 
     def __post_init__(self) -> None:
         if self.test_set not in ("private", "public"):
             raise ConfigError(f"test_set={self.test_set!r}: use private or public")
+        if self.rounds < 1:
+            raise ConfigError(f"rounds={self.rounds}: use at least 1 critique -> revision round")
         if not 0 < self.ci_level < 1 or self.n_resamples < 0:
             raise ConfigError("ci_level must lie in (0, 1) and n_resamples be >= 0")
 
@@ -78,62 +87,125 @@ def critic_label(critic: str | None) -> str:
     return "none" if critic in (None, "", "none") else critic
 
 
+def revision_rollouts(store: Any, *, rollouts: str, critiques: str, revisions: str,
+                      round_: int, stop_on_correct: bool) -> str:
+    """A rollouts artifact holding each solution after a revision round (turn = round), so
+    the next round's critic and reviser read it like any rollout. With ``stop_on_correct``,
+    solutions the critic judged Correct keep their previous code."""
+    from ctrl.rollout import SCHEMA as ROLLOUT_SCHEMA
+    from ctrl.stage import materialize
+
+    def items() -> list[dict]:
+        judg = {c["rollout_id"]: c["judgment"]
+                for c in store.read_table("critiques", critiques).to_pylist()}
+        revs = {v["rollout_id"]: v for v in store.read_table("revisions", revisions).to_pylist()}
+        out = []
+        for r in sorted(store.read_table("rollouts", rollouts).to_pylist(),
+                        key=lambda r: r["rollout_id"]):
+            v = revs.get(r["rollout_id"])
+            if v is not None and not (stop_on_correct and judg.get(r["rollout_id"]) == "correct"):
+                r = r | dict(completion=v["completion"], code=v["code"],
+                             code_found=v["code_found"], extract_method=None,
+                             finish_reason=None, n_tokens=None)
+            out.append(r | {"turn": round_})
+        return out
+
+    return materialize(store, stage="revision_rollouts", table="rollouts", version=VERSION,
+                       config={"round": round_, "stop_on_correct": stop_on_correct},
+                       inputs={"rollouts": rollouts, "critiques": critiques,
+                               "revisions": revisions},
+                       items=items, process=lambda chunk: chunk, shard_size=100_000,
+                       schema=ROLLOUT_SCHEMA, desc="revision_rollouts").key
+
+
+def _rounds(store: Any, cfg: EvalConfig, critic: str, *, problems: str, rollouts: str,
+            before: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """Critique -> revision rounds: (judgments per round, passed per round, artifact keys)."""
+    model = cfg.generator if critic == "self" else critic
+    ccfg = CriticConfig(model=model, backend=cfg.backend, temperature=cfg.temperature,
+                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+                        shard_size=cfg.shard_size)
+    rcfg = ReviseConfig(model=cfg.generator, backend=cfg.backend, temperature=cfg.temperature,
+                        max_new_tokens=cfg.max_new_tokens, test_set=cfg.test_set,
+                        isolation=cfg.isolation, seed=cfg.seed, shard_size=cfg.shard_size)
+    judgments, passed, keys = [], [], {"critiques": [], "revisions": []}
+    current, now = rollouts, dict(before)
+    for k in range(1, cfg.rounds + 1):
+        crit = criticize(store, ccfg, rollouts=current, problems=problems)
+        rev = revise_run(store, rcfg, critiques=crit.key, problems=problems, rollouts=current)
+        judg = {c["rollout_id"]: c["judgment"]
+                for c in store.read_table("critiques", crit.key).to_pylist()}
+        revised = {v["rollout_id"]: v["passed"]
+                   for v in store.read_table("revisions", rev.key).to_pylist()}
+        now = {rid: (now[rid] if cfg.stop_on_correct and judg.get(rid) == "correct"
+                     else revised.get(rid)) for rid in now}
+        judgments.append(judg)
+        passed.append(now)
+        keys["critiques"].append(crit.key)
+        keys["revisions"].append(rev.key)
+        if k < cfg.rounds:
+            current = revision_rollouts(store, rollouts=current, critiques=crit.key,
+                                        revisions=rev.key, round_=k,
+                                        stop_on_correct=cfg.stop_on_correct)
+    return judgments, passed, keys
+
+
 def _samples(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions: str,
              critic: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per-sample columns (problem, before, after, judgment) and bookkeeping for the manifest."""
+    """Per-sample columns (before, after[_rK], judgment) and bookkeeping for the manifest."""
     rows, probs, execs = load_inputs(store, rollouts=rollouts, problems=problems,
                                      executions=executions, test_set=cfg.test_set)
     rows = sorted((r for r in rows if not r.get("skip_reason")), key=lambda r: r["rollout_id"])
-    info: dict[str, Any] = {"excluded": 0}
     missing = [r["rollout_id"] for r in rows if r["rollout_id"] not in execs]
     if missing:
         raise ValueError(f"{len(missing)} rollouts have no {cfg.test_set} execution in "
                          f"{executions} (e.g. {missing[:3]}); run `ctrl execute` on these rollouts")
     before = {r["rollout_id"]: execs[r["rollout_id"]]["passed"] for r in rows}
-    after: dict[str, Any] = {}
-    judgment: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    judgments: list[dict] = []
+    passed: list[dict] = []
     if critic_label(critic) != "none":
-        model = cfg.generator if critic == "self" else critic
-        ccfg = CriticConfig(model=model, backend=cfg.backend, temperature=cfg.temperature,
-                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                            shard_size=cfg.shard_size)
-        crit = criticize(store, ccfg, rollouts=rollouts, problems=problems)
-        rcfg = ReviseConfig(model=cfg.generator, backend=cfg.backend,
-                            temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
-                            test_set=cfg.test_set, isolation=cfg.isolation, seed=cfg.seed,
-                            shard_size=cfg.shard_size)
-        rev = revise_run(store, rcfg, critiques=crit.key, problems=problems, rollouts=rollouts)
-        info.update(critiques=crit.key, revisions=rev.key)
-        for c in store.read_table("critiques", crit.key).to_pylist():
-            judgment[c["rollout_id"]] = c["judgment"]
-        for v in store.read_table("revisions", rev.key).to_pylist():
-            after[v["rollout_id"]] = v["passed"]
-    keep = [r for r in rows if before[r["rollout_id"]] is not None
-            and (not judgment or after.get(r["rollout_id"]) is not None)]
+        judgments, passed, keys = _rounds(store, cfg, critic, problems=problems,
+                                          rollouts=rollouts, before=before)
+        info.update(keys)
+    keep = [r["rollout_id"] for r in rows if before[r["rollout_id"]] is not None
+            and all(p.get(r["rollout_id"]) is not None for p in passed)]
     info["excluded"] = len(rows) - len(keep)
     if info["excluded"]:
-        log.warning("eval: %d samples excluded (sandbox errors or no revision)", info["excluded"])
-    cols: dict[str, Any] = {"before": np.array([bool(before[r["rollout_id"]]) for r in keep])}
-    if judgment:
-        cols["after"] = np.array([bool(after[r["rollout_id"]]) for r in keep])
-        cols["judgment"] = np.array([judgment.get(r["rollout_id"]) for r in keep], dtype=object)
+        log.warning("eval: %d samples excluded (sandbox errors)", info["excluded"])
+    cols: dict[str, Any] = {"before": np.array([bool(before[i]) for i in keep], dtype=bool)}
+    if passed:
+        cols["judgment"] = np.array([judgments[0].get(i) for i in keep], dtype=object)
+        for k, p in enumerate(passed, 1):
+            cols[f"after_r{k}"] = np.array([bool(p[i]) for i in keep], dtype=bool)
+        cols["after"] = cols[f"after_r{len(passed)}"]
+    by_id = {r["rollout_id"]: r for r in rows}
     info["benchmark"] = cfg.benchmark or ",".join(sorted(
         {f"{probs[r['problem_id']]['source']}/{probs[r['problem_id']]['split']}" for r in rows}))
-    info["groups"] = [r["problem_id"] for r in keep]
+    info["groups"] = [by_id[i]["problem_id"] for i in keep]
     return cols, info
+
+
+def _stat(cols: dict[str, Any]) -> dict[str, float]:
+    out = point_metrics({k: v for k, v in cols.items() if not k.startswith("after_r")})
+    rounds = sorted(k for k in cols if k.startswith("after_r"))
+    if len(rounds) > 1:
+        out.update({f"pass1_round{k[len('after_r'):]}": pass_at_1(cols[k]) for k in rounds})
+    return out
 
 
 def result_rows(cols: dict[str, Any], info: dict[str, Any], cfg: EvalConfig,
                 critic: str | None) -> list[dict]:
     """eval_results rows: one per metric with its bootstrap interval."""
-    stats = bootstrap(info["groups"], cols, n_resamples=cfg.n_resamples, seed=cfg.seed,
+    stats = bootstrap(info["groups"], cols, _stat, n_resamples=cfg.n_resamples, seed=cfg.seed,
                       level=cfg.ci_level)
     label = critic_label(critic)
     model = cfg.generator if critic == "self" else label
+    names = [m for m in ORDER if m in stats] + sorted(m for m in stats if m not in ORDER)
     return [dict(benchmark=info["benchmark"], generator=cfg.generator, critic=label,
                  critic_model=model, metric=m, value=stats[m][0], ci_low=stats[m][1],
                  ci_high=stats[m][2], n=len(info["groups"]))
-            for m in ORDER if m in stats]
+            for m in names]
 
 
 def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions: str,
@@ -190,7 +262,8 @@ def comparison_rows(store: Any, key: str, rows: list[dict]) -> list[dict]:
 def markdown_table(rows: list[dict]) -> str:
     """One line per critic, one column per metric: value [ci_low, ci_high] in percent."""
     critics = list(dict.fromkeys(r["critic"] for r in rows))
-    metrics = [m for m in ORDER if any(r["metric"] == m for r in rows)]
+    seen = list(dict.fromkeys(r["metric"] for r in rows))
+    metrics = [m for m in ORDER if m in seen] + sorted(m for m in seen if m not in ORDER)
     cell = {(r["critic"], r["metric"]): r for r in rows}
     head = "| critic | n | " + " | ".join(metrics) + " |"
     lines = [head, "|" + "---|" * (len(metrics) + 2)]
