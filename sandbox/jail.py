@@ -1,0 +1,241 @@
+"""Jail slots: one warm firejail per worker slot, each run as its own unprivileged user.
+
+A `Slot` starts `/usr/bin/python3 -I -c <codec.py + worker.py>` inside firejail as `ctrl-sbx<N>`
+(created by `setup_host.sh`), with a clean environment and a size-bounded tmpfs as the only writable
+place (its home). It sends jobs over the worker's stdin and reads one JSON line per case back, with
+its own deadline on top of the worker's: a worker that stalls or dies is killed with every process
+of its uid and started again on the next job. Needs root (to switch to the slot users and mount the
+home); `isolation="none"` runs the same worker as the current user with rlimits only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import pwd
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+log = logging.getLogger("sandbox")
+
+BASE = "/var/lib/ctrl-sandbox"
+PYTHON = "/usr/bin/python3"
+MAX_SLOTS = 8
+HOME_MB = 128  # size of each slot's tmpfs home: bounds what a candidate can write
+NPROC = 48  # processes per slot uid, host-wide (worker and firejail included)
+HIDDEN = ["/home", "/root", "/mnt", "/media", "/srv", "/opt", "/run/user", "/var/mail", "/var/spool",
+          "/var/log", "/var/backups", "/var/cache", "/boot"]
+READ_ONLY = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"]
+_HERE = pathlib.Path(__file__).resolve().parent
+
+
+class SandboxUnavailable(RuntimeError):
+    """Isolation cannot be set up or proven; the message says what to do."""
+
+
+class SlotFailure(RuntimeError):
+    """The jailed worker stalled or died; `frames` holds what it reported before that."""
+
+    def __init__(self, msg, frames, acked):
+        super().__init__(msg)
+        self.frames, self.acked = frames, acked
+
+
+def worker_source() -> str:
+    return (_HERE / "codec.py").read_text() + "\n" + (_HERE / "worker.py").read_text()
+
+
+def firejail_path() -> str | None:
+    return shutil.which("firejail", path="/usr/bin:/usr/local/bin:/bin")
+
+
+def slot_user(index: int) -> str:
+    return f"ctrl-sbx{index}"
+
+
+def firejail_argv(home: str) -> list[str]:
+    """The firejail command line for one slot (see the threat model in sandbox/__init__.py)."""
+    argv = [firejail_path() or "firejail", "--quiet", "--noprofile", "--net=none", "--private-tmp",
+            "--private-dev", "--caps.drop=all", "--nonewprivs", "--noroot", "--seccomp", "--nogroups",
+            "--ipc-namespace", "--disable-mnt", "--nosound", "--no3d", "--novideo", "--nou2f",
+            "--machine-id", "--hostname=sandbox", "--read-only=/", f"--read-write={home}",
+            f"--rlimit-nproc={NPROC}", "--rlimit-nofile=256", f"--rlimit-fsize={HOME_MB << 20}"]
+    argv += [f"--read-only={p}" for p in READ_ONLY if os.path.exists(p)]
+    hide = HIDDEN + [os.getcwd(), str(_HERE.parent)]
+    for p in dict.fromkeys(hide):
+        if os.path.isdir(p) and not _is_system_dir(p) and not BASE.startswith(p.rstrip("/") + "/"):
+            argv.append(f"--blacklist={p}")
+    return argv + ["--"]
+
+
+def _is_system_dir(p: str) -> bool:
+    p = os.path.realpath(p)
+    return p == "/" or p.startswith(("/usr", "/lib", "/bin", "/etc", "/proc", "/sys", "/dev"))
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Live (non-zombie) host pids whose real uid is `uid` (slot users own nothing else)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/status") as f:
+                    head = f.read(1024)
+            except OSError:  # exited while we looked
+                continue
+            fields = dict(line.split(":", 1) for line in head.splitlines() if ":" in line)
+            uids = fields.get("Uid", "").split()
+            if uids and int(uids[0]) == uid and not fields.get("State", "").strip().startswith("Z"):
+                pids.append(int(name))
+    return pids
+
+
+def kill_uid(uid: int, timeout: float = 5.0) -> None:
+    """SIGKILL every process of `uid` until none is left (a fork bomb keeps forking for a while)."""
+    deadline = time.monotonic() + timeout
+    while pids := uid_processes(uid):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            raise SandboxUnavailable(f"processes {pids[:10]} of uid {uid} survive SIGKILL; "
+                                     f"is one stuck in the kernel (D state)? check `ps -u {uid}`")
+        time.sleep(0.01)
+
+
+class Slot:
+    """One warm jailed worker. Not thread-safe: one thread drives one slot."""
+
+    def __init__(self, index: int, isolation: str):
+        self.index, self.isolation = index, isolation
+        self.proc: subprocess.Popen | None = None
+        self.hello: dict = {}
+        self._buf = b""
+        if isolation == "firejail":
+            pw = pwd.getpwnam(slot_user(index))
+            self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
+        else:
+            self.uid, self.gid = os.getuid(), os.getgid()
+            self.home = tempfile.mkdtemp(prefix=f"ctrl-sbx{index}-")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> dict:
+        """Start the jailed worker; returns its hello (uid, seccomp, caps as it sees them)."""
+        self.stop()
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.home, "TMPDIR": self.home, "LANG": "C.UTF-8",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+        # firejail caps each argument at 4 KB, so a one-line loader reads the worker's source first
+        argv = [PYTHON, "-I", "-c", "import sys,json;exec(compile(json.loads("
+                "sys.stdin.buffer.readline()),'<sandbox-worker>','exec'))"]
+        kw: dict = {}
+        if self.isolation == "firejail":
+            self._fresh_home()
+            argv = firejail_argv(self.home) + argv
+            env["CTRL_SANDBOX_JAILED"] = "1"
+            kw = dict(user=self.uid, group=self.gid, extra_groups=[])
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, cwd=self.home, env=env, close_fds=True,
+                                     start_new_session=True, **kw)
+        self._buf = b""
+        try:
+            self.proc.stdin.write((json.dumps(worker_source()) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            log.warning("slot %d: could not send the worker source: %s", self.index, e)
+        hello = self._read(time.monotonic() + 60)
+        if not hello or not hello.get("ready"):
+            self._stderr.seek(0)
+            err = self._stderr.read().decode(errors="replace")[-2000:]
+            self.stop()
+            raise SandboxUnavailable(f"jailed worker {self.index} did not start: {hello or 'no answer'}; "
+                                     f"stderr: {err.strip() or '(empty)'}")
+        self.hello = hello
+        return hello
+
+    def _fresh_home(self) -> None:
+        """A new, empty tmpfs of HOME_MB on the slot's home (the only place it may write)."""
+        kill_uid(self.uid)
+        os.makedirs(self.home, exist_ok=True)
+        if os.path.ismount(self.home):
+            subprocess.run(["umount", "-l", self.home], check=False, capture_output=True)
+        opts = f"size={HOME_MB}m,nr_inodes=4096,mode=700,uid={self.uid},gid={self.gid},nosuid,nodev"
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, f"ctrl-{slot_user(self.index)}", self.home],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SandboxUnavailable(f"cannot mount a {HOME_MB} MB tmpfs on {self.home} ({r.stderr.strip()}); "
+                                     "the sandbox needs root with CAP_SYS_ADMIN to bound what candidates write")
+
+    def stop(self) -> None:
+        """Kill the worker and, in firejail mode, every process of the slot user."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("slot %d: firejail pid %d ignores SIGKILL for 5 s", self.index, self.proc.pid)
+            if self.isolation == "firejail":
+                kill_uid(self.uid)
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                f.close()
+            self.proc = None
+
+    def run(self, job: dict, case_wall_s: float) -> tuple[dict[int, dict], dict]:
+        """Send a job; returns ({case index: frame}, end frame). Raises SlotFailure (slot then stopped)."""
+        frames: dict[int, dict] = {}
+        acked = False
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            self.stop()
+            raise SlotFailure(f"could not send the job to worker {self.index}: {e}", frames, acked)
+        deadline = time.monotonic() + 30
+        while True:
+            frame = self._read(deadline)
+            if frame is None or "fatal" in frame:
+                why = "stopped responding" if frame is None and self.alive else "died"
+                detail = frame.get("fatal", "") if frame else ""
+                self.stop()
+                raise SlotFailure(f"jailed worker {self.index} {why} {detail}".strip(), frames, acked)
+            if frame.get("ack"):
+                acked = True
+            elif "i" in frame:
+                frames[int(frame["i"])] = frame
+            elif frame.get("end"):
+                if not frame.get("clean"):
+                    log.warning("slot %d: leftovers survived the worker's cleanup; restarting it", self.index)
+                    self.stop()
+                return frames, frame
+            deadline = time.monotonic() + case_wall_s + 10
+
+    def _read(self, deadline: float) -> dict | None:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            data = os.read(fd, 1 << 20)
+            if not data:
+                return None
+            self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"fatal": f"unreadable line from the worker: {line[:200]!r}"}

@@ -1,0 +1,231 @@
+"""`judge(items)`: run items through a pool of warm jails and turn what they report into verdicts.
+
+A process keeps one pool of slots per isolation mode, started on first use and reused by later
+calls (a jail start costs ~0.2 s; a sample then costs a fork). Slot users are machine-wide, so two
+processes judging at the same time on one host would fight over them: run one judging process per
+host (or give each its own slot range via CTRL_SANDBOX_FIRST_SLOT).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import reprlib
+import threading
+
+from sandbox import codec, compare, jail, selftest
+from sandbox.plan import TRUNC, BadItem, Plan, plan, trunc
+
+log = logging.getLogger("sandbox")
+
+STATUSES = ("pass", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit",
+            "syntax_error", "sandbox_error")
+_POOL: dict[str, list[jail.Slot]] = {}
+_PROVEN: dict[str, list] = {}
+_LOCK = threading.RLock()
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = TRUNC, 200, 100, 50, 8
+
+
+def resolve_isolation(isolation: str) -> str:
+    """'firejail' when the host can isolate, 'none' only when asked for; otherwise raise."""
+    if isolation == "none":
+        log.warning("SANDBOX ISOLATION IS OFF (isolation='none'): untrusted code runs as uid %d with "
+                    "rlimits only; it can read your files and use the network", os.getuid())
+        return "none"
+    if isolation not in ("auto", "firejail"):
+        raise ValueError(f"isolation must be 'auto', 'firejail' or 'none', got {isolation!r}")
+    problems = selftest.host_problems()
+    if problems:
+        raise jail.SandboxUnavailable(
+            "cannot isolate untrusted code: " + "; ".join(problems)
+            + ". Fix that (sudo sh sandbox/setup_host.sh), or pass isolation='none' / --isolation none "
+            "to run it unisolated at your own risk")
+    return "firejail"
+
+
+def _start(slot: jail.Slot) -> None:
+    hello = slot.start()
+    if slot.isolation == "firejail":
+        problems = selftest.check_hello(hello, slot.uid)
+        if problems:
+            slot.stop()
+            raise jail.SandboxUnavailable(f"jail {slot.index} is not confined: {'; '.join(problems)}. "
+                                          "Refusing to run untrusted code; see `python -m sandbox doctor`")
+
+
+def prove(mode: str, force: bool = False) -> list:
+    """Run the isolation self-test once per process (again with force); raise when it fails."""
+    with _LOCK:
+        if mode == "firejail" and (force or mode not in _PROVEN):
+            pool = _pool(1, mode)
+            checks = selftest.prove(pool[0])
+            _PROVEN[mode] = checks
+            failed = [f"{name} ({detail})" for name, ok, detail in checks if not ok]
+            if failed:
+                _PROVEN.pop(mode)
+                raise jail.SandboxUnavailable("isolation self-test failed: " + "; ".join(failed)
+                                              + ". Refusing to run untrusted code; see `python -m sandbox doctor`")
+        return _PROVEN.get(mode, [])
+
+
+def _pool(n: int, mode: str) -> list[jail.Slot]:
+    pool = _POOL.setdefault(mode, [])
+    first = int(os.environ.get("CTRL_SANDBOX_FIRST_SLOT", "0"))
+    while len(pool) < n:
+        pool.append(jail.Slot(first + len(pool), mode))
+    return pool[:n]
+
+
+def shutdown() -> None:
+    """Stop every jail of this process (also run at exit)."""
+    with _LOCK:
+        for slots in _POOL.values():
+            for s in slots:
+                s.stop()
+
+
+atexit.register(shutdown)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, jail.MAX_SLOTS))
+
+
+def judge(items: list[dict], *, workers: int | None = None, isolation: str = "auto") -> list[dict]:
+    """Judge candidate programs against their tests, isolated.
+
+    Args:
+        items: dicts `{"id", "code", "tests", "time_limit_s", "memory_mb"}` (see sandbox/__init__.py).
+        workers: jails run in parallel (default: CPU count, at most 8).
+        isolation: "auto"/"firejail" (refuse unless isolation is proven) or "none" (rlimits only).
+    Returns:
+        One result dict per item, in order: `{"id", "passed", "n_cases", "n_passed", "cases",
+        "isolation", "judge_rule"}`.
+    """
+    mode = resolve_isolation(isolation)
+    plans: list = []
+    for it in items:
+        try:
+            plans.append(plan(it))
+        except BadItem as e:
+            plans.append(e)
+    results: list = [None] * len(items)
+    todo = []
+    for k, p in enumerate(plans):
+        if isinstance(p, BadItem):
+            results[k] = _bad(items[k], str(p), mode)
+        elif p.verdict:
+            results[k] = _result(items[k], p, {k2: {"st": "fixed"} for k2 in range(len(p.checks))}, mode)
+        else:
+            todo.append(k)
+    if todo:
+        with _LOCK:
+            prove(mode)
+            slots = _pool(max(1, min(workers or default_workers(), jail.MAX_SLOTS, len(todo))), mode)
+            queue, qlock = list(reversed(todo)), threading.Lock()
+
+            def drive(slot):
+                while True:
+                    with qlock:
+                        if not queue:
+                            return
+                        k = queue.pop()
+                    results[k] = _run_item(slot, items[k], plans[k], mode)
+
+            threads = [threading.Thread(target=drive, args=(s,), daemon=True) for s in slots[1:]]
+            for t in threads:
+                t.start()
+            drive(slots[0])
+            for t in threads:
+                t.join()
+    return results
+
+
+def _run_item(slot: jail.Slot, item: dict, p: Plan, mode: str) -> dict:
+    frames: dict[int, dict] = {}
+    for attempt in (1, 2):
+        try:
+            if not slot.alive:
+                _start(slot)
+            frames, _ = slot.run(p.job, p.job["wall_s"])
+            break
+        except jail.SandboxUnavailable as e:
+            frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
+            break
+        except jail.SlotFailure as e:
+            frames = dict(e.frames)
+            if e.acked:  # the candidate was running: its doing (killed or stopped the worker)
+                stalled = "stopped responding" in str(e)
+                for k in range(len(p.checks)):
+                    if k not in frames:
+                        frames[k] = {"st": "timeout" if stalled else "died", "msg": str(e)}
+                break
+            if attempt == 2:
+                frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
+    return _result(item, p, frames, mode)
+
+
+def _bad(item, msg: str, mode: str) -> dict:
+    return {"id": item.get("id") if isinstance(item, dict) else None, "passed": False, "n_cases": 1,
+            "n_passed": 0, "cases": [{"status": "sandbox_error", "time_ms": 0.0, "stdout": "",
+                                      "stderr": f"[judge] bad item: {msg}", "input": "", "expected": ""}],
+            "isolation": mode, "judge_rule": "not judged: malformed item"}
+
+
+def _result(item: dict, p: Plan, frames: dict[int, dict], mode: str) -> dict:
+    cases = []
+    for k, check in enumerate(p.checks):
+        f = frames.get(k) or {"st": "sandbox", "msg": "the worker sent no result for this case"}
+        status, stdout, msg = verdict(check, f, p.verdict)
+        err = (f.get("err") or "") + (f"\n[judge] {msg}" if msg else "")
+        ms = f.get("ms")
+        cases.append({"status": status, "time_ms": round(float(ms), 3) if isinstance(ms, (int, float)) else 0.0,
+                      "stdout": trunc(stdout), "stderr": trunc(err.strip("\n"), TRUNC),
+                      "input": trunc(check["show_in"]), "expected": trunc(check["show_exp"])})
+    n_passed = sum(c["status"] == "pass" for c in cases)
+    return {"id": item.get("id"), "passed": bool(cases) and n_passed == len(cases), "n_cases": len(cases),
+            "n_passed": n_passed, "cases": cases, "isolation": mode, "judge_rule": p.rule}
+
+
+_SIMPLE = {"syntax": "syntax_error", "missing": "runtime_error", "timeout": "timeout",
+           "memory": "memory_limit", "output": "output_limit", "signal": "runtime_error",
+           "exit": "runtime_error", "protocol": "runtime_error", "died": "runtime_error",
+           "sandbox": "sandbox_error"}
+
+
+def verdict(check: dict, f: dict, fixed=None) -> tuple[str, str, str]:
+    """(status, stdout shown, judge message) for one case from the frame the worker sent."""
+    st, out, msg = f.get("st"), f.get("out") or "", f.get("msg") or ""
+    if st == "fixed":
+        return fixed[0], "", fixed[1]
+    if st in _SIMPLE:
+        return _SIMPLE[st], out, msg
+    if st == "exc":
+        exc = f.get("exc")
+        if exc == "MemoryError":
+            return "memory_limit", out, "MemoryError"
+        if exc == "AssertionError" and check["how"] == "jail":
+            return "wrong_answer", out, "assertion failed"
+        code = f.get("exit")
+        return "runtime_error", out, f"exit status {code}" if exc == "SystemExit" else f"raised {exc}"
+    if st != "ok":
+        return "sandbox_error", out, f"unknown report {st!r} from the worker"
+    how = check["how"]
+    if how == "stdin":
+        return ("pass" if compare.stdin_equal(out, check["expected"]) else "wrong_answer"), out, ""
+    if how == "jail":
+        return "pass", out, ""
+    try:
+        got = codec.decode(f.get("v"))
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e:
+        return "wrong_answer", out, f"returned value could not be decoded ({type(e).__name__})"
+    shown = _REPR.repr(got)
+    if how == "json":
+        ok = compare.json_equal(got, check["expected"], atol=check["atol"])
+    elif how == "eq":
+        ok = compare.python_equal(got, check["expected"])
+    else:
+        ok = compare.truthy(got) == (how == "truthy")
+    return ("pass" if ok else "wrong_answer"), shown, ""

@@ -1,0 +1,397 @@
+"""The jailed worker: a small server that runs inside firejail as one slot user.
+
+It is started as `/usr/bin/python3 -I -c <this file's source>` (never imported by the supervisor's
+interpreter as a module that runs), reads one job per line on fd 0 and answers one JSON line per
+case on fd 1, then `{"end": ...}`. Per job it forks a fresh child per *run* (all the value cases of
+an item, or one stdin case); the child sets its rlimits, runs the candidate and reports each case on
+a private pipe. The worker enforces each case's wall-clock limit, kills every leftover process of
+the jail after each job and wipes the home directory, so nothing survives into the next sample.
+
+Expected values never enter the jail: a case reports what the candidate *returned* or *printed*,
+and the supervisor (outside) decides. Only tests that cannot be split into `EXPR == LITERAL` are
+judged in here (`stmt`/`check` cases); their frames carry a per-run nonce.
+"""
+
+import builtins
+import ctypes
+import io
+import json
+import math
+import os
+import resource
+import select
+import signal
+import sys
+import time
+import traceback
+
+if "encode" not in globals():  # run as a module (tests); in the jail codec.py's source is prepended
+    from sandbox.codec import TooBig, decode, encode, sanitized  # noqa: F401
+
+_PRISTINE = dict(builtins.__dict__)  # builtins as they were before any candidate ran
+_type, _len, _range, _dumps, _loads, _write = type, len, range, json.dumps, json.loads, os.write
+OUT_LIMIT = 8 << 20  # bytes of stdout/stderr before a case is an output_limit (also RLIMIT_FSIZE)
+MAX_FRAME = 16 << 20  # bytes of one serialized return value
+
+
+# ----------------------------------------------------------------------------- the child (one run)
+
+def _report(frame):
+    try:  # where this case's output ends, so the worker can slice stdout/stderr per case
+        frame["off"] = [os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)]
+    except OSError:  # the candidate closed or replaced fd 1/2; the worker then takes all it finds
+        pass
+    data = (_dumps(frame) + "\n").encode()
+    if _len(data) > MAX_FRAME:
+        data = (_dumps({"i": frame.get("i"), "too_big": True}) + "\n").encode()
+    _write(3, data)
+
+
+def _flush():
+    for f in (sys.__stdout__, sys.__stderr__):
+        try:
+            f.flush()
+        except BaseException:  # a closed or broken stream is the candidate's doing; output is on disk
+            pass
+
+
+def _limit(job, n_cases):
+    mem = int(job["memory_mb"]) << 20
+    cpu = int(math.ceil(float(job["time_limit_s"]) * n_cases)) + 1
+    for res, val in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu),
+                     (resource.RLIMIT_FSIZE, OUT_LIMIT), (resource.RLIMIT_NOFILE, 64),
+                     (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, (val, val))
+
+
+def _entry(ns, name):
+    head, _, method = name.partition(".")
+    obj = ns.get(head)
+    if obj is None or (method and not isinstance(obj, type)):
+        return None
+    if method:  # "Solution.method": LeetCode style, instantiate once
+        obj = getattr(obj(), method, None)
+    return obj if callable(obj) else None
+
+
+def _test_namespace(job, cand_ns, fn):
+    """Namespace for test code: pristine builtins, candidate names wrapped so results are plain data."""
+    ns = {"__name__": "__test__", "__builtins__": dict(_PRISTINE)}
+    if job.get("setup_scope") == "candidate":
+        for k, v in cand_ns.items():
+            if k != "__builtins__":
+                ns[k] = sanitized(v) if _type(v).__name__ == "function" else v
+    if job.get("setup"):
+        exec(compile(job["setup"], "<test setup>", "exec"), ns)
+    if fn is not None and job.get("candidate_name"):
+        ns[job["candidate_name"]] = sanitized(fn)
+    return ns
+
+
+def _run_case(case, fn, ns, nonce):
+    mode = case["mode"]
+    if mode == "call":
+        return {"v": encode(fn(*decode(case["args"])))}
+    if mode == "expr":
+        return {"v": encode(eval(compile(case["expr"], "<test>", "eval"), ns))}
+    if mode == "stmt":
+        exec(compile(case["src"], "<test>", "exec"), ns)
+        return {"nonce": nonce}
+    exec(compile(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
+    ns["check"](ns[case["candidate_name"]])
+    return {"nonce": nonce}
+
+
+def child_main(job, start, nonce):
+    """Run cases[start:] of a job in this (forked) process; report each on fd 3; never returns."""
+    os.setpgid(0, 0)
+    cases = job["cases"][start:] if job["kind"] != "stdin" else job["cases"][start:start + 1]
+    _limit(job, _len(cases))
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8",
+                                                 errors="replace")
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace")
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
+    os.chdir(os.environ.get("HOME", "/"))
+    stdin_kind = job["kind"] == "stdin"
+    ns = {"__name__": "__main__" if stdin_kind else "candidate", "__builtins__": builtins}
+    t0 = time.perf_counter()
+    try:
+        code = compile(job["code"], "<candidate>", "exec")
+    except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
+        _report({"i": start, "syntax": "%s: %s" % (_type(e).__name__, e)})
+        os._exit(0)
+    fn = None
+    try:
+        exec(code, ns)
+        if stdin_kind:
+            raise SystemExit(0)
+        fn = _entry(ns, job["entry"]) if job.get("entry") else None
+        if job.get("entry") and fn is None:
+            _report({"i": start, "missing": "entry point %r is not defined as a callable by the code"
+                     % job["entry"]})
+            os._exit(0)
+        tns = _test_namespace(job, ns, fn)
+    except SystemExit as e:
+        ok = stdin_kind and e.code in (None, 0)
+        _flush()
+        _report({"i": start, "ms": (time.perf_counter() - t0) * 1e3, "exc": None if ok else "SystemExit",
+                 "exit": e.code if _type(e.code) is int else (0 if e.code is None else 1)})
+        os._exit(0)
+    except BaseException as e:
+        traceback.print_exc()
+        _flush()
+        _report({"i": start, "exc": _type(e).__name__, "all": True, "ms": (time.perf_counter() - t0) * 1e3})
+        os._exit(0)
+    for k, case in enumerate(cases):
+        frame = {"i": start + k}
+        try:
+            frame.update(_run_case(case, fn, tns, nonce))
+        except TooBig:
+            frame["too_big"] = True
+        except BaseException as e:
+            traceback.print_exc()
+            frame["exc"] = _type(e).__name__
+        frame["ms"] = (time.perf_counter() - t0) * 1e3
+        _flush()
+        _report(frame)
+        t0 = time.perf_counter()
+    os._exit(0)
+
+
+# ----------------------------------------------------------------------------- the worker (one job)
+
+def _tmpfile(data=b""):
+    fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
+    if data:
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _start_run(job, start, nonce):
+    """Fork a child running cases[start:]; returns (pid, report_fd, out_fd, err_fd)."""
+    case = job["cases"][start]
+    in_fd = _tmpfile(case.get("input", "").encode() if job["kind"] == "stdin" else b"")
+    out_fd, err_fd = _tmpfile(), _tmpfile()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for src, dst in ((in_fd, 0), (out_fd, 1), (err_fd, 2), (w, 3)):
+                os.dup2(src, dst)
+            os.closerange(4, 1 << 16)
+            child_main(job, start, nonce)
+        finally:
+            os._exit(70)
+    os.close(w)
+    os.close(in_fd)
+    os.set_blocking(r, False)
+    return pid, r, out_fd, err_fd
+
+
+def _output(fd, since):
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, min(size - since, OUT_LIMIT), since)
+    return data.decode("utf-8", "replace"), size
+
+
+def _died(job, status, rusage, killed, out_size):
+    """Why a run ended without reporting the case in progress, from what the worker observed."""
+    if killed:
+        return {"st": "timeout", "msg": "killed after the wall-clock limit"}
+    if out_size >= OUT_LIMIT:
+        return {"st": "output", "msg": "output over %d bytes" % OUT_LIMIT}
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rusage.ru_utime + rusage.ru_stime
+                                     >= float(job["time_limit_s"])):
+            return {"st": "timeout", "msg": "CPU time limit exceeded"}
+        if rusage.ru_maxrss * 1024 >= 0.85 * (int(job["memory_mb"]) << 20):
+            return {"st": "memory", "msg": "killed by signal %d near the memory limit" % sig}
+        return {"st": "signal", "msg": "killed by signal %d (%s)" % (sig, signal.Signals(sig).name)}
+    code = os.WEXITSTATUS(status)
+    if job["kind"] == "stdin" and code == 0:
+        return {"st": "ok"}
+    return {"st": "exit", "msg": "exited with status %d before the judge got a result" % code}
+
+
+def _one_run(job, start, send):
+    """Run cases from `start` in one child until it ends; returns the index of the next case to run."""
+    nonce = os.urandom(16).hex()
+    pid, r, out_fd, err_fd = _start_run(job, start, nonce)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    wall, i, buf, offs, killed = float(job["wall_s"]), start, b"", [0, 0], False
+    end = start + 1 if job["kind"] == "stdin" else _len(job["cases"])
+    case_t0 = time.monotonic()
+    status = rusage = None
+    while True:
+        left = case_t0 + wall - time.monotonic()
+        wait = [r] + ([pidfd] if pidfd is not None else [])
+        select.select(wait, [], [], max(0.0, min(left, 1.0 if pidfd is not None else 0.005)))
+        buf += _drain(r)
+        while b"\n" in buf and i < end:
+            line, buf = buf.split(b"\n", 1)
+            frame = _case_frame(job, i, line, nonce, out_fd, err_fd, offs)
+            send(frame)
+            i, case_t0 = (_len(job["cases"]) if frame.get("stop") else i + 1), time.monotonic()
+        if status is not None:
+            break
+        got, st, ru = os.wait4(pid, os.WNOHANG)
+        if got:
+            status, rusage = st, ru  # one more pass drains what it wrote just before exiting
+        elif time.monotonic() > case_t0 + wall or _len(buf) > MAX_FRAME + 2:
+            killed = killed or time.monotonic() > case_t0 + wall
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:  # already gone, or it left its process group
+                    pass
+    if i < end:  # the case in progress never reported
+        out, size = _output(out_fd, offs[0])
+        err, esize = _output(err_fd, offs[1])
+        send(dict(_died(job, status, rusage, killed, max(size, esize)), i=i, out=out, err=err[-4096:],
+                  ms=(time.monotonic() - case_t0) * 1e3))
+        i += 1
+    for fd in (r, out_fd, err_fd) + ((pidfd,) if pidfd is not None else ()):
+        os.close(fd)
+    _kill_others(os.getpid())
+    return i
+
+
+def _drain(fd):
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _case_frame(job, i, line, nonce, out_fd, err_fd, offs):
+    """Turn the child's report line for case i into the frame sent to the supervisor."""
+    try:
+        rep = _loads(line)
+        assert _type(rep) is dict and rep.get("i") == i, "report for the wrong case"
+    except (ValueError, AssertionError) as e:
+        rep = {"garbled": str(e)}
+    ends = rep.get("off") if _type(rep.get("off")) is list and _len(rep["off"]) == 2 else [None, None]
+    outs = []
+    for k, fd in enumerate((out_fd, err_fd)):
+        size = os.fstat(fd).st_size
+        end = ends[k] if _type(ends[k]) is int and offs[k] <= ends[k] <= size else size
+        outs.append(os.pread(fd, min(end - offs[k], OUT_LIMIT), offs[k]).decode("utf-8", "replace"))
+        offs[k] = end
+    base = {"i": i, "out": outs[0], "err": outs[1][-4096:]}
+    if max(os.fstat(out_fd).st_size, os.fstat(err_fd).st_size) >= OUT_LIMIT:
+        return dict(base, st="output", msg="output over %d bytes" % OUT_LIMIT)
+    if "garbled" in rep:
+        return dict(base, st="protocol", msg="garbled report from the run (%s); tampering?" % rep["garbled"])
+    base["ms"] = rep.get("ms") if _type(rep.get("ms")) in (int, float) else None
+    if "syntax" in rep:
+        return dict(base, st="syntax", msg=str(rep["syntax"])[:4096], stop=True)
+    if "missing" in rep:
+        return dict(base, st="missing", msg=str(rep["missing"])[:4096], stop=True)
+    if rep.get("too_big"):
+        return dict(base, st="output", msg="returned value too large to serialize")
+    if rep.get("exc"):
+        return dict(base, st="exc", exc=str(rep["exc"]), exit=rep.get("exit"), stop=bool(rep.get("all")))
+    mode = job["cases"][i]["mode"]
+    if mode in ("stmt", "check") and rep.get("nonce") != nonce:
+        return dict(base, st="protocol", msg="report without the run's nonce; tampering?")
+    return dict(base, st="ok", v=rep.get("v"))
+
+
+def _kill_others(me):
+    """Kill every other process of this uid in the jail's pid namespace; True when none is left."""
+    if os.environ.get("CTRL_SANDBOX_JAILED") != "1":
+        return True  # isolation "none": kill(-1) would hit every process of the invoking user
+    uid = os.getuid()
+    for _ in _range(400):
+        others = []
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) not in (me, 1) and _proc_uid(name) == uid:  # 1: jail init
+                others.append(int(name))
+        if not others:
+            break
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        time.sleep(0.005)
+    else:
+        return False
+    return True
+
+
+def _clean(me):
+    """Kill every other process of this uid in the jail, then empty the home; True when clean."""
+    if not _kill_others(me):
+        return False
+    import shutil
+    home = os.environ.get("HOME", ".")
+    for entry in os.scandir(home):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            os.unlink(entry.path)
+    return not os.listdir(home)
+
+
+def _proc_uid(pid):
+    """Real uid of a live process; None when it is gone or a zombie (the jail's init reaps those)."""
+    try:
+        with open("/proc/%s/status" % pid) as f:
+            fields = dict(line.split(":", 1) for line in f.read(1024).splitlines() if ":" in line)
+    except OSError:  # the process is already gone
+        return None
+    if fields.get("State", "").strip().startswith("Z") or "Uid" not in fields:
+        return None
+    return int(fields["Uid"].split()[0])
+
+
+def main():
+    pin, pout = os.dup2(0, 250), os.dup2(1, 251)  # out of the way of fds 0-3
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    try:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0: candidates can't open /proc/<us>/fd
+    except (OSError, AttributeError):
+        pass  # the supervisor's self-test still proves the jail; this only hardens the report pipe
+
+    def send(frame):
+        data = (_dumps(frame) + "\n").encode()
+        while data:
+            data = data[os.write(pout, data):]
+
+    me = os.getpid()
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":", 1) for line in f if ":" in line)
+    send({"ready": True, "uid": os.getuid(), "clean": _clean(me), "pid": me,
+          **{k: status.get(k, "").strip() for k in ("Seccomp", "CapEff", "NoNewPrivs")}})
+    reader = io.open(pin, "rb", buffering=1 << 16)
+    for line in reader:
+        job = _loads(line)
+        send({"ack": True})
+        try:
+            i = 0
+            while i < _len(job["cases"]):
+                i = _one_run(job, i, send)
+            send({"end": True, "clean": _clean(me)})
+        except BaseException:
+            send({"fatal": traceback.format_exc()[-4096:]})
+            raise
+
+
+if __name__ == "__main__":
+    main()
