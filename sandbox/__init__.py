@@ -58,6 +58,6 @@ Not covered:
 """
 
 from sandbox.jail import SandboxUnavailable
-from sandbox.judge import STATUSES, judge
+from sandbox.judging import STATUSES, judge
 
 __all__ = ["judge", "STATUSES", "SandboxUnavailable"]

@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 
-from sandbox import jail, judge as judge_mod
+from sandbox import jail, judging as judge_mod
 
 CHUNK = 2000  # items judged per batch, so huge files stream
 
