@@ -7,11 +7,14 @@ when they parse (numbers, booleans, null), else taken as strings; the config cla
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any, Callable
 
 from ctrl.config import ConfigError, describe, from_dict
+
+RAW = argparse.RawDescriptionHelpFormatter  # keep module docstrings formatted in --help
 
 
 def add_inputs(p: Any, *tables: str) -> None:
@@ -20,11 +23,23 @@ def add_inputs(p: Any, *tables: str) -> None:
         p.add_argument(f"--{t}", metavar="KEY", help=f"{t} artifact key (default: newest)")
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean; use true or false")
+
+
 def add_config(p: Any, cls: type) -> None:
-    """``--set FIELD=VALUE`` (repeatable) for the fields of ``cls``; the help lists them."""
-    fields = "; ".join(f"{n}={d!r}" for n, _, d, _ in describe(cls))
+    """One ``--field-name VALUE`` option per field of ``cls`` (help = the field's doc), and
+    ``--set FIELD=VALUE`` (repeatable) as a generic alternative."""
+    for name, _, default, help_ in describe(cls):
+        kind = _bool if isinstance(default, bool) else type(default) if default is not None else str
+        p.add_argument(f"--{name.replace('_', '-')}", dest=f"cfg_{name}", type=kind, default=None,
+                       metavar=name.upper(), help=f"{help_} (default: {default!r})")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help=f"override a {cls.__name__} field (defaults: {fields})")
+                   help=f"override a {cls.__name__} field by name")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -63,7 +78,10 @@ def run_stage(args: Any, run: Callable[..., Any], cls: type, tables: list[str],
     from storage import Store
 
     try:
-        cfg = from_dict(cls, parse_sets(args.set))
+        values = parse_sets(args.set)
+        values.update({k[4:]: v for k, v in vars(args).items()
+                       if k.startswith("cfg_") and v is not None})
+        cfg = from_dict(cls, values)
         store = Store()
         keys = resolve_inputs(store, args, tables)
     except ConfigError as e:

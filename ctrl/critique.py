@@ -314,7 +314,8 @@ def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
 def add_parser(subparsers: Any) -> None:
     """``ctrl synthesize``: critique synthesis from rollouts + executions."""
     p = subparsers.add_parser("synthesize", help="synthesize critiques from executions (CTRL I)",
-                              description=__doc__)
+                              description=__doc__,
+                              formatter_class=cli_args.RAW)
     cli_args.add_inputs(p, "rollouts", "executions", "problems")
     cli_args.add_config(p, CritiqueConfig)
     p.set_defaults(func=lambda a: cli_args.run_stage(a, run, CritiqueConfig,

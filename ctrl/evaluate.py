@@ -325,7 +325,8 @@ def write_report(store: Any, key: str, rows: list[dict]) -> dict[str, str]:
 def add_parser(subparsers: Any) -> None:
     """``ctrl eval``: critique → revision evaluation of a critic."""
     p = subparsers.add_parser("eval", help="evaluate a critic by critique -> revision",
-                              description=__doc__)
+                              description=__doc__,
+                              formatter_class=cli_args.RAW)
     cli_args.add_inputs(p, "problems", "rollouts", "executions")
     p.add_argument("--critic", default="none",
                    help="none | self | a store model key (e.g. the sft critic) | a model id")

@@ -128,7 +128,8 @@ def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
 def add_parser(subparsers: Any) -> None:
     """``ctrl revise``: revise solutions with their critiques and score the revisions."""
     p = subparsers.add_parser("revise", help="revise solutions given critiques, then judge them",
-                              description=__doc__)
+                              description=__doc__,
+                              formatter_class=cli_args.RAW)
     cli_args.add_inputs(p, "critiques", "problems", "rollouts")
     cli_args.add_config(p, ReviseConfig)
     p.set_defaults(func=lambda a: cli_args.run_stage(a, run, ReviseConfig,

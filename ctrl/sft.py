@@ -278,7 +278,8 @@ def _metrics(m: dict, examples_key: str) -> dict[str, Any]:
 def add_parser(subparsers: Any) -> None:
     """``ctrl sft``: train the critic on synthesized critiques."""
     p = subparsers.add_parser("sft", help="critic SFT on synthesized critiques (CTRL I)",
-                              description=__doc__)
+                              description=__doc__,
+                              formatter_class=cli_args.RAW)
     cli_args.add_inputs(p, "critiques", "problems", "rollouts")
     cli_args.add_config(p, SFTConfig)
     p.set_defaults(func=lambda a: cli_args.run_stage(a, run, SFTConfig,

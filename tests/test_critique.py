@@ -138,7 +138,7 @@ def test_ctrl_synthesize_command_uses_the_newest_inputs(store, capsys):
     from ctrl.cli import main
 
     stage1_inputs(store)
-    assert main(["--home", store.root, "synthesize", "--set", "synthesizer=template",
+    assert main(["--home", store.root, "synthesize", "--synthesizer", "template",
                  "--set", "balance_correct=0"]) == 0
     assert "critiques" in capsys.readouterr().out
     n = store.sql("SELECT count(*) AS n FROM critiques WHERE critic_model = 'template'")
