@@ -145,6 +145,15 @@ def test_unusable_source_is_one_clear_line(store, capsys, monkeypatch, argv, nee
     assert "Traceback" not in err and not store.manifests()
 
 
+def test_unreadable_file_is_one_clear_line(store, capsys, tmp_path):
+    bad = tmp_path / "train.jsonl"
+    bad.write_text("this is not json\n")
+    rc, _, err = cli(capsys, "--source", str(bad), "--format", "taco")
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert rc == 2 and len(lines) == 1, err
+    assert str(bad) in lines[0] and "could not be read as a dataset" in lines[0]
+
+
 def test_config_rejects_bad_combinations():
     with pytest.raises(ConfigError, match="drop --format"):
         IngestConfig(source="mbpp", format="apps")

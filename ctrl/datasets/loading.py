@@ -21,6 +21,8 @@ import socket
 import urllib.parse
 from typing import Any
 
+import pyarrow as pa
+
 SPLIT_WORDS = ("train", "validation", "valid", "test", "dev")
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
 
@@ -142,12 +144,21 @@ def _parts_of(ds: Any, split_filter: str | None, default_split: str) -> list[tup
     return [(split_filter or default_split, ds)]
 
 
+def root_cause(e: BaseException) -> str:
+    """The innermost exception's first line (datasets wraps the parser's message)."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:200]}" if text else type(e).__name__
+
+
 def _quiet_datasets() -> None:
     """No per-file progress bars: ingest prints its own summary and one-line errors."""
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    # our one-line errors carry the cause; datasets' own ERROR logs would repeat it
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
 
 
 def load_local(path: pathlib.Path, split: str | None) -> RawSource:
@@ -175,10 +186,10 @@ def load_local(path: pathlib.Path, split: str | None) -> RawSource:
             default = split_from_name(path.name)
     except SourceError:
         raise
-    except (ValueError, OSError, TypeError) as e:  # datasets' own parse/cast errors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SourceError(f"{path}: could not be read as a dataset ({first}); check its format") \
-            from None
+    except (ValueError, OSError, TypeError, pa.ArrowException,
+            datasets.exceptions.DatasetGenerationError) as e:  # parse/cast errors
+        raise SourceError(f"{path}: could not be read as a dataset ({root_cause(e)}); check "
+                          "that it is valid JSON Lines/JSON/Parquet/Arrow in one schema") from None
     import datasets as _d
 
     if isinstance(ds, _d.Dataset) and split is not None:
