@@ -29,7 +29,7 @@ PRODUCERS = {
     "problems": "ctrl ingest", "rollouts": "ctrl rollout", "executions": "ctrl execute",
     "critiques": "ctrl synthesize", "revisions": "ctrl revise", "sft_examples": "ctrl sft",
     "grpo_steps": "the grpo stage (ctrl run)", "rlef_turns": "the rlef stage (ctrl run)",
-    "eval_results": "ctrl eval", "quarantine": "ctrl execute",
+    "eval_results": "ctrl eval", "quarantine": "ctrl ingest",
 }
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RUNS_COLS = [("artifact", "VARCHAR"), ("table", "VARCHAR"), ("table_name", "VARCHAR"),
