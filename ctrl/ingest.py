@@ -304,7 +304,7 @@ def config_from_args(args: Any) -> IngestConfig:
 
 def print_summary(result: StageResult, config: IngestConfig) -> None:
     m = result.metrics or {}
-    status = "cache hit (nothing rewritten)" if result.cached else "written"
+    status = "cache hit: nothing rewritten" if result.cached else "written"
     print(f"ingest {config.source}: key {result.key} ({status})")
     for split, n in (m.get("rows_per_split") or {}).items():
         print(f"  {split:<12} {n:>7} problems")
