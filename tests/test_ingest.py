@@ -213,3 +213,23 @@ def test_date_window_keeps_only_problems_in_range(store):
         IngestConfig(source="mbpp", date_from="2024-08-01")
     with pytest.raises(ConfigError, match="ISO date"):
         IngestConfig(source=lcb, format="livecodebench", date_to="Nov 2024")
+
+
+def test_unreachable_hub_fails_fast_and_switches_datasets_offline(store, capsys, monkeypatch):
+    import time
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.setenv(var, "0")  # not requested: the connectivity probe must decide
+    monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
+    import datasets.config
+    import huggingface_hub.constants
+
+    # restored after the test: ingest flips these process-wide when the hub is unreachable
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE",
+                        huggingface_hub.constants.HF_HUB_OFFLINE)
+    t0 = time.monotonic()
+    rc, _, err = cli(capsys, "--source", "someone/some-dataset", "--format", "codecontests")
+    assert rc == 2 and time.monotonic() - t0 < 15
+    assert len(err.strip().splitlines()) == 1 and "hub is unreachable" in err
+    assert os.environ["HF_DATASETS_OFFLINE"] == "1"
