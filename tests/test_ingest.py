@@ -18,6 +18,17 @@ from ctrl.ingest import IngestConfig, run
 DATA = FIXTURES / "datasets"
 
 
+@pytest.fixture
+def restore_offline_flags(monkeypatch):
+    """Ingest flips the hub offline flags process-wide when the hub is unreachable; undo it."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE",
+                        huggingface_hub.constants.HF_HUB_OFFLINE)
+
+
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
     rc = ctrl_main(["ingest", *argv])
     out, err = capsys.readouterr()
@@ -137,7 +148,8 @@ def test_decontaminate_against_a_stored_problems_artifact(store):
     (["--source", "mbpp", "--split", "dev"], "MBPP has splits"),
     (["--source", "mbpp", "--decontaminate-against", "gsm8k"], "decontamination set"),
 ])
-def test_unusable_source_is_one_clear_line(store, capsys, monkeypatch, argv, needle):
+def test_unusable_source_is_one_clear_line(store, capsys, monkeypatch, restore_offline_flags,
+                                          argv, needle):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     rc, out, err = cli(capsys, *argv)
     lines = [x for x in err.splitlines() if x.strip()]
@@ -215,19 +227,13 @@ def test_date_window_keeps_only_problems_in_range(store):
         IngestConfig(source=lcb, format="livecodebench", date_to="Nov 2024")
 
 
-def test_unreachable_hub_fails_fast_and_switches_datasets_offline(store, capsys, monkeypatch):
+def test_unreachable_hub_fails_fast_and_switches_datasets_offline(store, capsys, monkeypatch,
+                                                                  restore_offline_flags):
     import time
 
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.setenv(var, "0")  # not requested: the connectivity probe must decide
     monkeypatch.setenv("HF_ENDPOINT", "https://127.0.0.1:9")  # nothing listens there
-    import datasets.config
-    import huggingface_hub.constants
-
-    # restored after the test: ingest flips these process-wide when the hub is unreachable
-    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE",
-                        huggingface_hub.constants.HF_HUB_OFFLINE)
     t0 = time.monotonic()
     rc, _, err = cli(capsys, "--source", "someone/some-dataset", "--format", "codecontests")
     assert rc == 2 and time.monotonic() - t0 < 15
