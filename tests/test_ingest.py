@@ -27,6 +27,8 @@ def restore_offline_flags(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", datasets.config.HF_HUB_OFFLINE)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE",
                         huggingface_hub.constants.HF_HUB_OFFLINE)
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # "0" reads as unset
+        monkeypatch.setenv(var, os.environ.get(var, "0"))
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
