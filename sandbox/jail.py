@@ -118,6 +118,7 @@ class Slot:
         self.index, self.isolation = index, isolation
         self.proc: subprocess.Popen | None = None
         self.hello: dict = {}
+        self.jail_pids: set[int] = set()
         self._buf = b""
         if isolation == "firejail":
             pw = pwd.getpwnam(slot_user(index))
@@ -162,7 +163,24 @@ class Slot:
             raise SandboxUnavailable(f"jailed worker {self.index} did not start: {hello or 'no answer'}; "
                                      f"stderr: {err.strip() or '(empty)'}")
         self.hello = hello
+        self.jail_pids = self._jail_pids() if self.isolation == "firejail" else set()
         return hello
+
+    def _jail_pids(self) -> set[int]:
+        """Host pids of this jail's own processes: firejail, its namespace init and the worker."""
+        parents = {}
+        for pid in uid_processes(self.uid):
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    parents[pid] = int(next(ln for ln in f if ln.startswith("PPid:")).split()[1])
+            except (OSError, StopIteration):
+                continue
+        init = {p for p, pp in parents.items() if pp == self.proc.pid}
+        return {self.proc.pid} | init | {p for p, pp in parents.items() if pp in init}
+
+    def strays(self) -> list[int]:
+        """Processes of the slot user that are not the jail itself (should be none between items)."""
+        return sorted(set(uid_processes(self.uid)) - self.jail_pids) if self.isolation == "firejail" else []
 
     def _fresh_home(self) -> None:
         """A new, empty tmpfs of HOME_MB on the slot's home (the only place it may write)."""

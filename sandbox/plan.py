@@ -171,7 +171,7 @@ def _program(tests) -> Plan:
         raise BadItem("tests.test must define check(candidate) (HumanEval style)")
     fn = checks[-1]
     param = fn.args.args[0].arg if fn.args.args else "candidate"
-    job = {"kind": "value", "entry": entry, "candidate_name": param, "setup_scope": "test", "cases": []}
+    job = {"kind": "value", "entry": entry, "candidate_name": param, "setup_scope": "candidate", "cases": []}
     p = Plan(job=job, rule=compare.EXPR_RULE)
     hoisted, asserts, whole = [], [], False
     for stmt in fn.body:
