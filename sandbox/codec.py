@@ -11,6 +11,11 @@ ours: the supervisor prepends its source to the worker's when it starts a jail.
 import json
 import math
 
+# Bind every builtin we use as a module global: in the jail a candidate may replace builtins.int & co,
+# and globals are looked up before builtins, so these keep pointing at the real ones.
+int, float, str, list, tuple, dict, set, frozenset = int, float, str, list, tuple, dict, set, frozenset
+bytes, bytearray, complex, memoryview, type, hex = bytes, bytearray, complex, memoryview, type, hex
+BaseException, object = BaseException, object
 _type, _issub, _range = type, issubclass, range
 _isnan, _isinf = math.isnan, math.isinf
 MAX_DEPTH, MAX_ITEMS = 100, 2_000_000

@@ -240,7 +240,7 @@ class Slot:
                     log.warning("slot %d: leftovers survived the worker's cleanup; restarting it", self.index)
                     self.stop()
                 return frames, frame
-            deadline = time.monotonic() + case_wall_s + 10
+            deadline = time.monotonic() + case_wall_s + 3  # the worker kills at case_wall_s
 
     def _read(self, deadline: float) -> dict | None:
         fd = self.proc.stdout.fileno()

@@ -29,7 +29,11 @@ if "encode" not in globals():  # run as a module (tests); in the jail codec.py's
     from sandbox.codec import TooBig, decode, encode, sanitized  # noqa: F401
 
 _PRISTINE = dict(builtins.__dict__)  # builtins as they were before any candidate ran
+# Captured before any candidate runs: a candidate that patches builtins/os/json can't reach these.
 _type, _len, _range, _dumps, _loads, _write = type, len, range, json.dumps, json.loads, os.write
+_compile, _exec, _eval, _exit, _perf = compile, exec, eval, os._exit, time.perf_counter
+dict, isinstance, getattr, callable, str, int, float = dict, isinstance, getattr, callable, str, int, float
+enumerate, max, min, BaseException, SystemExit = enumerate, max, min, BaseException, SystemExit
 OUT_LIMIT = 8 << 20  # bytes of stdout/stderr before a case is an output_limit (also RLIMIT_FSIZE)
 MAX_FRAME = 16 << 20  # bytes of one serialized return value
 PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
@@ -85,7 +89,7 @@ def _test_namespace(job, cand_ns, fn):
             if k != "__builtins__":
                 ns[k] = sanitized(v) if _type(v).__name__ == "function" else v
     if job.get("setup"):
-        exec(compile(job["setup"], "<test setup>", "exec"), ns)
+        _exec(_compile(job["setup"], "<test setup>", "exec"), ns)
     if fn is not None and job.get("candidate_name"):
         ns[job["candidate_name"]] = sanitized(fn)
     return ns
@@ -96,11 +100,11 @@ def _run_case(case, fn, ns, nonce):
     if mode == "call":
         return {"v": encode(fn(*decode(case["args"])))}
     if mode == "expr":
-        return {"v": encode(eval(compile(case["expr"], "<test>", "eval"), ns))}
+        return {"v": encode(_eval(_compile(case["expr"], "<test>", "eval"), ns))}
     if mode == "stmt":
-        exec(compile(case["src"], "<test>", "exec"), ns)
+        _exec(_compile(case["src"], "<test>", "exec"), ns)
         return {"nonce": nonce}
-    exec(compile(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
+    _exec(_compile(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
     ns["check"](ns[case["candidate_name"]])
     return {"nonce": nonce}
 
@@ -120,34 +124,34 @@ def child_main(job, start, nonce):
     os.chdir(os.environ.get("HOME", "/"))
     stdin_kind = job["kind"] == "stdin"
     ns = {"__name__": "__main__" if stdin_kind else "candidate", "__builtins__": builtins}
-    t0 = time.perf_counter()
+    t0 = _perf()
     try:
-        code = compile(job["code"], "<candidate>", "exec")
+        code = _compile(job["code"], "<candidate>", "exec")
     except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
         _report({"i": start, "syntax": "%s: %s" % (_type(e).__name__, e)})
-        os._exit(0)
+        _exit(0)
     fn = None
     try:
-        exec(code, ns)
+        _exec(code, ns)
         if stdin_kind:
             raise SystemExit(0)
         fn = _entry(ns, job["entry"]) if job.get("entry") else None
         if job.get("entry") and fn is None:
             _report({"i": start, "missing": "entry point %r is not defined as a callable by the code"
                      % job["entry"]})
-            os._exit(0)
+            _exit(0)
         tns = _test_namespace(job, ns, fn)
     except SystemExit as e:
         ok = stdin_kind and e.code in (None, 0)
         _flush()
-        _report({"i": start, "ms": (time.perf_counter() - t0) * 1e3, "exc": None if ok else "SystemExit",
+        _report({"i": start, "ms": (_perf() - t0) * 1e3, "exc": None if ok else "SystemExit",
                  "exit": e.code if _type(e.code) is int else (0 if e.code is None else 1)})
-        os._exit(0)
+        _exit(0)
     except BaseException as e:
         traceback.print_exc()
         _flush()
-        _report({"i": start, "exc": _type(e).__name__, "all": True, "ms": (time.perf_counter() - t0) * 1e3})
-        os._exit(0)
+        _report({"i": start, "exc": _type(e).__name__, "all": True, "ms": (_perf() - t0) * 1e3})
+        _exit(0)
     for k, case in enumerate(cases):
         frame = {"i": start + k}
         try:
@@ -157,11 +161,11 @@ def child_main(job, start, nonce):
         except BaseException as e:
             traceback.print_exc()
             frame["exc"] = _type(e).__name__
-        frame["ms"] = (time.perf_counter() - t0) * 1e3
+        frame["ms"] = (_perf() - t0) * 1e3
         _flush()
         _report(frame)
-        t0 = time.perf_counter()
-    os._exit(0)
+        t0 = _perf()
+    _exit(0)
 
 
 # ----------------------------------------------------------------------------- the worker (one job)
@@ -188,7 +192,7 @@ def _start_run(job, start, nonce):
             os.closerange(4, 1 << 16)
             child_main(job, start, nonce)
         finally:
-            os._exit(70)
+            _exit(70)
     os.close(w)
     os.close(in_fd)
     os.set_blocking(r, False)
