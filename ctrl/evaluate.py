@@ -171,6 +171,7 @@ def _samples(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, execu
     keep = [r["rollout_id"] for r in rows if before[r["rollout_id"]] is not None
             and all(p.get(r["rollout_id"]) is not None for p in passed)]
     info["excluded"] = len(rows) - len(keep)
+    info["excluded_ids"] = sorted(set(before) - set(keep))[:100]
     if info["excluded"]:
         log.warning("eval: %d samples excluded (sandbox errors)", info["excluded"])
     cols: dict[str, Any] = {"before": np.array([bool(before[i]) for i in keep], dtype=bool)}

@@ -37,7 +37,9 @@ class Step:
         name: the step's name (``--until`` value, preset key, Prefect task/flow name).
         module: the ``ctrl`` module with ``run(store, config, **inputs)``.
         config_class: the name of its frozen config dataclass in ``module``.
-        inputs: ``run`` keyword -> the earlier step whose artifact key it receives.
+        inputs: ``run`` keyword -> the earlier step whose artifact key it receives, or
+            ``=value`` for a constant (e.g. ``critic="=self"``: the generator critiques itself).
+        stage: the ``flows/<stage>.py`` module (task, GPU deployment ``ctrl-<stage>/gpu``).
         gpu: True when the stage wants a GPU (runs on the ``gpu`` work pool when configured).
         variants: other implementations of the step, chosen by the preset key ``variant``:
             name -> (module, config class). E.g. ``rollout.variant = "reference"`` makes
@@ -48,6 +50,7 @@ class Step:
     module: str
     config_class: str
     inputs: dict[str, str]
+    stage: str = ""
     gpu: bool = False
     variants: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
@@ -81,20 +84,32 @@ class Step:
 
 
 STEPS: list[Step] = [
-    Step("ingest", "ctrl.ingest", "IngestConfig", {}),
-    Step("rollout", "ctrl.rollout", "RolloutConfig", {"problems": "ingest"}, gpu=True,
+    # training side: problems -> samples -> verdicts -> critiques -> (revisions) -> critic
+    Step("ingest", "ctrl.ingest", "IngestConfig", {}, "ingest"),
+    Step("rollout", "ctrl.rollout", "RolloutConfig", {"problems": "ingest"}, "rollout", gpu=True,
          variants={"reference": ("ctrl.reference", "ReferenceConfig")}),
     Step("execute", "ctrl.execute", "ExecuteConfig",
-         {"rollouts": "rollout", "problems": "ingest"}),
+         {"rollouts": "rollout", "problems": "ingest"}, "execute"),
     Step("critique", "ctrl.critique", "CritiqueConfig",
-         {"rollouts": "rollout", "executions": "execute", "problems": "ingest"}, gpu=True),
+         {"rollouts": "rollout", "executions": "execute", "problems": "ingest"}, "critique",
+         gpu=True),
     Step("revise", "ctrl.revise", "ReviseConfig",
-         {"critiques": "critique", "problems": "ingest", "rollouts": "rollout"}, gpu=True),
+         {"critiques": "critique", "problems": "ingest", "rollouts": "rollout"}, "revise",
+         gpu=True),
     Step("sft", "ctrl.sft", "SFTConfig",
-         {"critiques": "critique", "problems": "ingest", "rollouts": "rollout"}, gpu=True),
+         {"critiques": "critique", "problems": "ingest", "rollouts": "rollout"}, "sft", gpu=True),
+    # evaluation side: a held-out split, never trained on
+    Step("eval-ingest", "ctrl.ingest", "IngestConfig", {}, "ingest"),
+    Step("eval-rollout", "ctrl.rollout", "RolloutConfig", {"problems": "eval-ingest"}, "rollout",
+         gpu=True, variants={"reference": ("ctrl.reference", "ReferenceConfig")}),
+    Step("eval-execute", "ctrl.execute", "ExecuteConfig",
+         {"rollouts": "eval-rollout", "problems": "eval-ingest"}, "execute"),
+    Step("base-eval", "ctrl.evaluate", "EvalConfig",
+         {"problems": "eval-ingest", "rollouts": "eval-rollout", "executions": "eval-execute",
+          "critic": "=self"}, "evaluate", gpu=True),
     Step("sft-eval", "ctrl.evaluate", "EvalConfig",
-         {"problems": "ingest", "rollouts": "rollout", "executions": "execute",
-          "critic": "sft"}, gpu=True),
+         {"problems": "eval-ingest", "rollouts": "eval-rollout", "executions": "eval-execute",
+          "critic": "sft"}, "evaluate", gpu=True),
 ]
 STEP_NAMES = [s.name for s in STEPS]
 
@@ -151,10 +166,15 @@ def plan(preset: str = "default", until: str | None = None,
 def run_step(store: Any, s: Step, config: Any, keys: dict[str, str]) -> Any:
     """Run one stage with the keys of the steps it reads; returns its StageResult."""
     run, _ = s.load()
-    missing = [dep for dep in s.inputs.values() if dep not in keys]
+    return run(store, config, **input_keys(s, keys))
+
+
+def input_keys(s: Step, keys: dict[str, str]) -> dict[str, str]:
+    """The ``run`` keyword arguments of step ``s``, from the keys of earlier steps."""
+    missing = [d for d in s.inputs.values() if not d.startswith("=") and d not in keys]
     if missing:
         raise ConfigError(f"stage {s.name!r} needs the output of {missing}; run those first")
-    return run(store, config, **{arg: keys[dep] for arg, dep in s.inputs.items()})
+    return {arg: d[1:] if d.startswith("=") else keys[d] for arg, d in s.inputs.items()}
 
 
 def run_key(p: Plan, keys: dict[str, str]) -> str:
@@ -244,7 +264,7 @@ def _main(args: Any) -> int:
     keys = {n: r.key for n, r in results.items()}
     print(f"run {run_key(p, keys)} (preset {p.preset}, until {p.until}):")
     for n, r in results.items():
-        print(f"  {n:9s} {r.table:14s} {r.key}  {r.rows:6d} rows  "
+        print(f"  {n:12s} {r.table:12s} {r.key}  {r.rows:6d} rows  "
               f"{'cached' if r.cached else 'built'}")
     if not args.no_report:
         from ctrl import report

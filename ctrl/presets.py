@@ -8,6 +8,8 @@ resolved dicts into the stages' frozen config dataclasses, which reject bad valu
 Presets:
 - ``tiny``: 3 problems, 1 sample, a few tokens; what the tests run (seconds per stage).
 - ``default``: the embedded default model on CPU with small counts; the whole pipeline in minutes.
+  Critiques come from the template synthesizer (hint-derived text): the embedded model is too
+  small to write critiques that survive the synthesis filters.
 - ``gpu-1.5b`` / ``gpu-7b`` / ``gpu-32b``: Qwen2.5-Coder-*-Instruct with the CTRL paper's
   settings (k=4 samples at temperature 0.7, top_p 0.8, repetition penalty 1.05, 1024 new tokens;
   SFT lr 2e-5, cosine, batch 256, max length 2048, 1 epoch, bf16) on the vllm backend.
@@ -51,6 +53,10 @@ def _gpu(size: str) -> dict[str, dict[str, Any]]:
         "critique": {"model": model, "backend": "vllm"},
         "revise": {"model": model, "backend": "vllm"},
         "sft": {"model": model, **PAPER_SFT},
+        "eval-ingest": {"source": "mbpp", "split": "test"},
+        "eval-rollout": {"model": model, "backend": "vllm", **PAPER_SAMPLING},
+        "eval-execute": {},
+        "base-eval": {"generator": model, "backend": "vllm"},
         "sft-eval": {"generator": model, "backend": "vllm"},
     }
 
@@ -60,19 +66,27 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "ingest": {"source": "mbpp", "split": "train", "limit": 3},
         "rollout": {"samples": 1, "max_new_tokens": 16},
         "execute": {},
-        "critique": {"max_new_tokens": 16, "shard_size": 1},
+        "critique": {"synthesizer": "template", "shard_size": 1},
         "revise": {"max_new_tokens": 16},
         "sft": {"max_steps": 2},
-        "sft-eval": {"max_new_tokens": 16},
+        "eval-ingest": {"source": "mbpp", "split": "test", "limit": 3},
+        "eval-rollout": {"samples": 1, "max_new_tokens": 16},
+        "eval-execute": {},
+        "base-eval": {"max_new_tokens": 16, "n_resamples": 50},
+        "sft-eval": {"max_new_tokens": 16, "n_resamples": 50},
     },
     "default": {
         "ingest": {"source": "mbpp", "split": "train", "limit": 24},
         "rollout": {"samples": 2, "max_new_tokens": 96},
         "execute": {},
-        "critique": {"max_new_tokens": 96},
+        "critique": {"synthesizer": "template"},
         "revise": {"max_new_tokens": 96},
         "sft": {"max_steps": 20},
-        "sft-eval": {"max_new_tokens": 96},
+        "eval-ingest": {"source": "mbpp", "split": "test", "limit": 12},
+        "eval-rollout": {"samples": 2, "max_new_tokens": 96},
+        "eval-execute": {},
+        "base-eval": {"max_new_tokens": 96, "n_resamples": 200},
+        "sft-eval": {"max_new_tokens": 96, "n_resamples": 200},
     },
     "gpu-1.5b": _gpu("1.5b"),
     "gpu-7b": _gpu("7b"),

@@ -48,8 +48,10 @@ def _md_table(rows: list[dict[str, Any]]) -> str:
 
 def stage_rows(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
     """One row per stage artifact of the run, from the ``runs`` view (in pipeline order)."""
-    rows = _q(store, f"SELECT artifact, stage, table_name, rows, created_at FROM runs "
+    rows = _q(store, f"SELECT artifact, table_name, rows FROM runs "
                      f"WHERE artifact IN {_in(list(keys.values()))}")
+    rows += _q(store, f"SELECT artifact, 'models' AS table_name, NULL AS rows FROM models "
+                      f"WHERE artifact IN {_in(list(keys.values()))}")
     by_key = {r["artifact"]: r for r in rows}
     return [{"stage": name, "artifact": k, "table": by_key.get(k, {}).get("table_name"),
              "rows": by_key.get(k, {}).get("rows")} for name, k in keys.items()]
@@ -69,12 +71,28 @@ def pass_rates(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
+EVAL_STEPS = {"base-eval": "untrained (generator critiques itself)", "sft-eval": "SFT critic"}
+EVAL_METRICS = ["pass1_before", "pass1_after", "delta_up", "delta_down", "f1_macro",
+                "parse_rate"]
+
+
 def eval_rows(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
-    if "sft-eval" not in keys:
-        return []
-    return _q(store, f"SELECT benchmark, generator, critic, metric, value, ci_low, ci_high, n "
-                     f"FROM eval_results WHERE artifact = '{keys['sft-eval']}' "
-                     f"ORDER BY benchmark, metric")
+    """One row per evaluated critic: pass@1 before/after critique → revision, Δ↑/Δ↓, F1."""
+    out = []
+    for name, label in EVAL_STEPS.items():
+        if name not in keys:
+            continue
+        got = _q(store, f"SELECT metric, value, ci_low, ci_high, n, benchmark FROM eval_results "
+                        f"WHERE artifact = '{keys[name]}'")
+        if not got:
+            continue
+        by = {r["metric"]: r for r in got}
+        row = {"critic": label, "benchmark": got[0]["benchmark"], "n": got[0]["n"]}
+        for m in EVAL_METRICS:
+            row[m] = by.get(m, {}).get("value")
+        row["_ci"] = {m: (by[m]["ci_low"], by[m]["ci_high"]) for m in by}
+        out.append(row)
+    return out
 
 
 def loss_curve(store: Any, keys: dict[str, str]) -> list[tuple[float, float]]:
@@ -108,17 +126,29 @@ def _png(draw) -> bytes:
     return buf.getvalue()
 
 
-def _plots(rates: list[dict[str, Any]], curve: list[tuple[float, float]]) -> dict[str, bytes]:
+def _plots(rates: list[dict[str, Any]], evals: list[dict[str, Any]],
+           curve: list[tuple[float, float]]) -> dict[str, bytes]:
     plots = {}
-    if rates:
-        def bars(ax):
-            labels = [f"{r['what']}\n{r['test_set']}" for r in rates]
-            ax.bar(labels, [r["pass_rate"] or 0.0 for r in rates], color="#4477aa")
+    bars = [(f"{r['what']}\n({r['test_set']})", r["pass_rate"], None) for r in rates]
+    if evals:
+        before = evals[0]
+        bars = [("eval: before\ncritique", before["pass1_before"],
+                 before["_ci"].get("pass1_before"))]
+        bars += [(f"eval: after\n{e['critic'].split(' (')[0]}", e["pass1_after"],
+                  e["_ci"].get("pass1_after")) for e in evals]
+    if bars:
+        def draw_bars(ax):
+            vals = [v or 0.0 for _, v, _ in bars]
+            err = [[max(v - (ci[0] if ci and ci[0] is not None else v), 0) for (_, _, ci), v
+                    in zip(bars, vals)],
+                   [max((ci[1] if ci and ci[1] is not None else v) - v, 0) for (_, _, ci), v
+                    in zip(bars, vals)]]
+            ax.bar([b[0] for b in bars], vals, yerr=err, capsize=4, color="#4477aa")
             ax.set_ylim(0, 1)
-            ax.set_ylabel("pass rate")
+            ax.set_ylabel("pass@1" if evals else "pass rate")
             ax.set_title("pass rate before / after critique")
             ax.tick_params(axis="x", labelsize=7)
-        plots["pass_rates.png"] = _png(bars)
+        plots["pass_rates.png"] = _png(draw_bars)
     if curve:
         def line(ax):
             ax.plot([s for s, _ in curve], [v for _, v in curve], marker=".")
@@ -131,17 +161,19 @@ def _plots(rates: list[dict[str, Any]], curve: list[tuple[float, float]]) -> dic
 
 def render(store: Any, run_key: str, plan: Any, keys: dict[str, str]) -> tuple[str, dict[str, bytes]]:
     """The report's markdown and its PNGs (name -> bytes) for one run."""
-    rates, curve = pass_rates(store, keys), loss_curve(store, keys)
-    plots = _plots(rates, curve)
+    rates, curve, ev = pass_rates(store, keys), loss_curve(store, keys), eval_rows(store, keys)
+    plots = _plots(rates, ev, curve)
     md = [f"# ctrl run `{run_key}`", "",
           f"Preset `{plan.preset}`, stages up to `{plan.until}`, artifact root `{store.root}`.", "",
-          "## Stages", "", _md_table(stage_rows(store, keys)),
-          "## Pass rates", "", _md_table(rates)]
+          "## Stages", "", _md_table(stage_rows(store, keys))]
+    if ev:
+        md += ["## Critique → revision on the held-out split (eval_results)", "",
+               "pass@1 of the generator's samples before critique, and after one critique and "
+               "revision; Δ↑/Δ↓ are the shares of all samples going wrong→right / right→wrong.",
+               "", _md_table([{k: v for k, v in r.items() if k != "_ci"} for r in ev])]
+    md += ["## Pass rates on the training problems", "", _md_table(rates)]
     if "pass_rates.png" in plots:
         md += ["![pass rates](pass_rates.png)", ""]
-    ev = eval_rows(store, keys)
-    if ev:
-        md += ["## Evaluation (eval_results)", "", _md_table(ev)]
     if curve:
         md += ["## Critic SFT loss", "", "![sft loss](sft_loss.png)", ""]
     md += ["## Configs", "", "```json", json.dumps(plan.configs(), indent=1, sort_keys=True),

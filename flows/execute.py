@@ -1,9 +1,9 @@
-"""Stage ``execute`` as a Prefect task and flow.
+"""Stage ``execute`` as a Prefect task and flow (pipeline steps ``execute`` and ``eval-execute``).
 
 Reads: rollouts, problems (by artifact key). Writes: executions (sandbox verdicts per test set).
 Runs in the pipeline's own process (CPU).
 
-Run alone (in-process): ``python -c "from flows.execute import execute; execute(config={}, keys={...})"``;
+Run alone (in-process): ``python -c "from flows.execute import execute; execute(step='execute', config={...}, keys={...})"``;
 normally the ``ctrl`` pipeline flow (``flows/pipeline.py``) calls ``execute_task``.
 """
 

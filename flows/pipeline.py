@@ -41,7 +41,7 @@ PresetName = Literal[tuple(names())]  # type: ignore[valid-type]
 StageName = Literal[tuple(pipeline.STEP_NAMES)]  # type: ignore[valid-type]
 TASKS = {"ingest": ingest_task, "rollout": rollout_task, "execute": execute_task,
          "critique": critique_task, "revise": revise_task, "sft": sft_task,
-         "sft-eval": evaluate_task}
+         "evaluate": evaluate_task}  # by Step.stage
 
 
 def gpu_deployment(stage: str) -> str:
@@ -68,16 +68,18 @@ def run_stages(p: pipeline.Plan, home: Optional[str], gpu_pool: Optional[str]) -
     configs = p.configs()
     for s, _ in p.steps:
         config = configs[s.name]
-        inputs = {dep: keys[dep] for dep in s.inputs.values()}
+        inputs = {d: keys[d] for d in s.inputs.values() if not d.startswith("=")}
         if s.gpu and gpu_pool:
-            log.info("%s: running on work pool %r via %s", s.name, gpu_pool, gpu_deployment(s.name))
-            fr = run_deployment(gpu_deployment(s.name), timeout=None, as_subflow=True,
-                                parameters={"home": home, "config": config, "keys": inputs})
+            log.info("%s: running on work pool %r via %s", s.name, gpu_pool,
+                     gpu_deployment(s.stage))
+            fr = run_deployment(gpu_deployment(s.stage), timeout=None, as_subflow=True,
+                                parameters={"step": s.name, "home": home, "config": config,
+                                            "keys": inputs})
             if not fr.state or not fr.state.is_completed():
                 raise RuntimeError(
                     f"stage {s.name}: GPU flow run {fr.name} ended {fr.state and fr.state.name}; "
                     f"see its logs, then re-run this pipeline to resume from finished shards")
-        out[s.name] = TASKS[s.name](home, config, inputs)
+        out[s.name] = TASKS[s.stage](s.name, home, config, inputs)
         keys[s.name] = out[s.name]["key"]
     return out
 

@@ -32,9 +32,9 @@ def summary(result: Any) -> dict[str, Any]:
 
 def run_stage(name: str, home: str | None, config: dict[str, Any],
               keys: dict[str, str]) -> dict[str, Any]:
-    """Run stage ``name`` with its config dict and the keys of the stages it reads.
+    """Run pipeline step ``name`` with its config dict and the keys of the steps it reads.
 
-    ``config`` may carry ``variant`` (a variant of the step, e.g. reference rollouts).
+    ``config`` may carry ``variant`` (another implementation, e.g. reference rollouts).
     """
     fields = dict(config)
     s = step(name).variant(fields.pop("variant", None))
@@ -47,22 +47,24 @@ def run_stage(name: str, home: str | None, config: dict[str, Any],
     return summary(res)
 
 
-def stage_task(name: str):
-    """The Prefect task for stage ``name`` (no Prefect caching; our keys decide)."""
+def stage_task(stage: str):
+    """The Prefect task for the steps of ``flows/<stage>.py`` (no Prefect caching: our keys
+    decide). ``step`` names the pipeline step, e.g. ``eval-rollout`` for the rollout stage."""
 
-    @task(name=name, cache_policy=NONE, task_run_name=name)
-    def _task(home: str | None, config: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
-        return run_stage(name, home, config, keys)
+    @task(name=stage, cache_policy=NONE, task_run_name="{step}")
+    def _task(step: str, home: str | None, config: dict[str, Any],
+              keys: dict[str, str]) -> dict[str, Any]:
+        return run_stage(step, home, config, keys)
 
     return _task
 
 
-def stage_flow(name: str, stage_task_fn):
-    """A flow around one stage task: what a stage deployment (e.g. on a GPU pool) runs."""
+def stage_flow(stage: str, stage_task_fn):
+    """A flow around one stage task: what a stage deployment (``ctrl-<stage>/gpu``) runs."""
 
-    @flow(name=f"ctrl-{name}", validate_parameters=True)
-    def _flow(home: str | None = None, config: dict[str, Any] | None = None,
+    @flow(name=f"ctrl-{stage}", validate_parameters=True)
+    def _flow(step: str = stage, home: str | None = None, config: dict[str, Any] | None = None,
               keys: dict[str, str] | None = None) -> dict[str, Any]:
-        return stage_task_fn(home, config or {}, keys or {})
+        return stage_task_fn(step, home, config or {}, keys or {})
 
     return _flow

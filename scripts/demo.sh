@@ -65,9 +65,13 @@ PIDS+=($!)
 
 echo "== prefect deployment run ctrl/full-pipeline --param preset=$PRESET ${PARAMS:-}"
 t1=$(date +%s)
+# Show the flow's own log lines (from the worker) instead of the raw event stream.
+setsid bash -c "tail -n0 -F '$LOGS/worker.log' 2>/dev/null | grep --line-buffered -E 'Task run|Flow run|ERROR|Error'" &
+PIDS+=($!)
 # shellcheck disable=SC2086
 "$BIN/prefect" deployment run ctrl/full-pipeline --param preset="$PRESET" --param home="$CTRL_HOME" \
-  ${PARAMS:-} --watch 2>&1 | tee "$LOGS/pipeline.log" | grep -v -E '^● ' || true
+  ${PARAMS:-} --watch >"$LOGS/pipeline.log" 2>&1 || true
+sed -n '/Creating flow run/,/URL:/p' "$LOGS/pipeline.log"
 state=$(grep -E "Flow run finished" "$LOGS/pipeline.log" | tail -1 || true)
 echo "   $state (pipeline $(( $(date +%s) - t1 )) s, total $(( $(date +%s) - t0 )) s)"
 if ! grep -q "finished successfully" <<<"$state"; then
@@ -82,7 +86,7 @@ echo
 echo "== report: $REPORT (plots next to it)"
 echo
 echo "== three example queries (ctrl sql over $CTRL_HOME/catalog.duckdb)"
-q() { echo "\$ ctrl sql \"$1\""; "$BIN/ctrl" sql "$1"; echo; }
+q() { echo "\$ ctrl sql \"$1\""; "$BIN/ctrl" sql "$1" || true; echo; }
 q "SELECT stage, table_name, artifact, rows, created_at FROM runs ORDER BY created_at"
 q "SELECT test_set, count(*) AS n, round(avg(passed::INT), 3) AS pass_rate FROM executions GROUP BY test_set"
 q "SELECT r.problem_id, r.model, e.status, left(r.code, 60) AS code FROM rollouts r JOIN executions e USING (rollout_id) WHERE e.test_set = 'private' LIMIT 5"

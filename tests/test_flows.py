@@ -30,7 +30,7 @@ def test_deployments_pools_and_paused_schedule(registered):
 
     pools, ids = registered
     assert {"ctrl/full-pipeline", "ctrl-retrain/retrain", "ctrl-rollout/gpu", "ctrl-sft/gpu",
-            "ctrl-sft-eval/gpu"} <= set(ids)
+            "ctrl-evaluate/gpu"} <= set(ids)
     with get_client(sync_client=True) as client:
         full = client.read_deployment_by_name("ctrl/full-pipeline")
         assert full.work_pool_name == pools["cpu"]
