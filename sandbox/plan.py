@@ -36,7 +36,11 @@ class Plan:
 
 
 def trunc(s, n: int = TRUNC) -> str:
-    s = s if isinstance(s, str) else json.dumps(s, default=repr, allow_nan=True)
+    if not isinstance(s, str):
+        try:
+            s = json.dumps(s, default=repr, allow_nan=True)
+        except (TypeError, ValueError):  # e.g. dict with tuple keys (MBPP 237, 698, 758, 779)
+            s = repr(s)
     return s if len(s) <= n else s[:n] + f"... [{len(s) - n} more characters]"
 
 
