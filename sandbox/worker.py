@@ -246,7 +246,7 @@ def _one_run(job, start, send):
             line, buf = buf.split(b"\n", 1)
             frame = _case_frame(job, i, line, nonce, out_fd, err_fd, offs)
             send(frame)
-            i, case_t0 = (_len(job["cases"]) if frame.get("stop") else i + 1), time.monotonic()
+            i, case_t0 = (end if frame.get("stop") else i + 1), time.monotonic()
         if status is not None:
             break
         got, st, ru = os.wait4(pid, os.WNOHANG)
