@@ -27,7 +27,8 @@ pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_e
 
 Design. One warm firejail per worker slot runs a small server (worker.py) under /usr/bin/python3 -I as
 that slot's user; per item it forks a child that sets rlimits and runs the cases, reporting on a pipe.
-The supervisor (root, outside) decides every verdict from what it observed: expected values never
+Each process claims free slots through lock files, so concurrent judging processes share the 8 slot
+users safely. The supervisor (root, outside) decides every verdict from what it observed: expected values never
 enter the jail (stdin outputs, call results, `assert EXPR == LITERAL` split into EXPR inside and the
 literal outside), and return values cross the wall as data serialized with base-class methods only.
 
@@ -54,7 +55,6 @@ Not covered:
   a candidate that digs the nonce out of memory (gc, frames) or monkeypatches modules the test uses
   (math, re, ...) can forge them. Tests see candidate functions through a wrapper returning plain data.
 - reading world-readable files (e.g. /etc, /usr, /var/lib); keep secrets out of world-readable paths.
-- the same slot users used by two judging processes at once on one host (see CTRL_SANDBOX_FIRST_SLOT).
 """
 
 from sandbox.jail import SandboxUnavailable

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import fcntl
 import pathlib
 import pwd
 import select
@@ -96,10 +97,10 @@ def uid_processes(uid: int) -> list[int]:
     return pids
 
 
-def kill_uid(uid: int, timeout: float = 5.0) -> None:
-    """SIGKILL every process of `uid` until none is left (a fork bomb keeps forking for a while)."""
+def kill_uid(uid: int, timeout: float = 5.0, spare: int | None = None) -> None:
+    """SIGKILL every process of `uid` but `spare` until none is left (fork bombs keep forking a while)."""
     deadline = time.monotonic() + timeout
-    while pids := uid_processes(uid):
+    while pids := [p for p in uid_processes(uid) if p != spare]:
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -111,11 +112,33 @@ def kill_uid(uid: int, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def claim(isolation: str, taken: set[int]) -> "Slot | None":
+    """A free slot: its user's lock file is flock'ed for as long as this process keeps the Slot, so
+    several judging processes on one host (tests, benches, stages) never share a slot user."""
+    for index in range(MAX_SLOTS):
+        if index in taken:
+            continue
+        if isolation != "firejail":
+            return Slot(index, isolation)
+        try:
+            pwd.getpwnam(slot_user(index))
+        except KeyError:  # setup_host.sh made fewer slots
+            break
+        fd = os.open(os.path.join(BASE, f"{slot_user(index)}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return Slot(index, isolation, lock_fd=fd)
+    return None
+
+
 class Slot:
     """One warm jailed worker. Not thread-safe: one thread drives one slot."""
 
-    def __init__(self, index: int, isolation: str):
-        self.index, self.isolation = index, isolation
+    def __init__(self, index: int, isolation: str, lock_fd: int | None = None):
+        self.index, self.isolation, self.lock_fd = index, isolation, lock_fd
         self.proc: subprocess.Popen | None = None
         self.hello: dict = {}
         self.jail_pids: set[int] = set()
@@ -198,20 +221,32 @@ class Slot:
     def stop(self) -> None:
         """Kill the worker and, in firejail mode, every process of the slot user."""
         if self.proc is not None:
+            if self.isolation == "firejail":
+                # Kill the jail from the inside out and let firejail reap its own child and exit: killing
+                # firejail first orphans its namespace init to the host's pid 1, and a pid 1 that does not
+                # reap (some container inits) leaves zombies that count against the slot's RLIMIT_NPROC.
+                kill_uid(self.uid, spare=self.proc.pid)
+                try:
+                    self.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    log.warning("slot %d: firejail pid %d outlived its jail by 2 s", self.index, self.proc.pid)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                log.warning("slot %d: firejail pid %d ignores SIGKILL for 5 s", self.index, self.proc.pid)
+            self.proc.wait()
             if self.isolation == "firejail":
                 kill_uid(self.uid)
-            self.proc.wait()
             for f in (self.proc.stdin, self.proc.stdout):
                 f.close()
             self.proc = None
+
+    def release(self) -> None:
+        """Stop the jail and give the slot user back to other processes."""
+        self.stop()
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
     def run(self, job: dict, case_wall_s: float) -> tuple[dict[int, dict], dict]:
         """Send a job; returns ({case index: frame}, end frame). Raises SlotFailure (slot then stopped)."""
@@ -228,7 +263,7 @@ class Slot:
             frame = self._read(deadline)
             if frame is None or "fatal" in frame:
                 why = "stopped responding" if frame is None and self.alive else "died"
-                detail = frame.get("fatal", "") if frame else ""
+                detail = frame.get("fatal", "") if frame else self._exit_detail()
                 self.stop()
                 raise SlotFailure(f"jailed worker {self.index} {why} {detail}".strip(), frames, acked)
             if frame.get("ack"):
@@ -241,6 +276,14 @@ class Slot:
                     self.stop()
                 return frames, frame
             deadline = time.monotonic() + case_wall_s + 3  # the worker kills at case_wall_s
+
+    def _exit_detail(self) -> str:
+        """How the jail ended (exit status, firejail's stderr), for error messages."""
+        if self.alive:
+            return ""
+        self._stderr.seek(0)
+        err = self._stderr.read().decode(errors="replace").strip()[-500:]
+        return f"(firejail exit status {self.proc.returncode}{'; ' + err if err else ''})"
 
     def _read(self, deadline: float) -> dict | None:
         fd = self.proc.stdout.fileno()

@@ -1,9 +1,9 @@
 """`judge(items)`: run items through a pool of warm jails and turn what they report into verdicts.
 
 A process keeps one pool of slots per isolation mode, started on first use and reused by later
-calls (a jail start costs ~0.2 s; a sample then costs a fork). Slot users are machine-wide, so two
-processes judging at the same time on one host would fight over them: run one judging process per
-host (or give each its own slot range via CTRL_SANDBOX_FIRST_SLOT).
+calls (a jail start costs ~0.2 s; a sample then costs a fork). Slot users are machine-wide: each
+process claims free slots with a lock file (`jail.claim`), so concurrent judging processes on one
+host share the 8 slots and wait when all are taken.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import os
 import reprlib
 import threading
+import time
 
 from sandbox import codec, compare, jail, selftest
 from sandbox.plan import TRUNC, BadItem, Plan, plan, trunc
@@ -70,20 +71,35 @@ def prove(mode: str, force: bool = False) -> list:
         return _PROVEN.get(mode, [])
 
 
-def _pool(n: int, mode: str) -> list[jail.Slot]:
+def _pool(n: int, mode: str, wait_s: float = 600) -> list[jail.Slot]:
+    """Up to n slots of this process (claiming free ones); waits while other processes hold all."""
     pool = _POOL.setdefault(mode, [])
-    first = int(os.environ.get("CTRL_SANDBOX_FIRST_SLOT", "0"))
+    deadline, warned = time.monotonic() + wait_s, False
     while len(pool) < n:
-        pool.append(jail.Slot(first + len(pool), mode))
+        slot = jail.claim(mode, {s.index for s in pool})
+        if slot is not None:
+            pool.append(slot)
+        elif pool:
+            break  # run with fewer jails rather than wait
+        elif time.monotonic() > deadline:
+            raise jail.SandboxUnavailable(f"all {jail.MAX_SLOTS} sandbox slots stayed taken by other processes "
+                                          f"for {wait_s:.0f} s (lock files in {jail.BASE}); stop one of them")
+        else:
+            if not warned:
+                log.warning("all sandbox slots are taken by other processes; waiting for one")
+                warned = True
+            time.sleep(0.2)
     return pool[:n]
 
 
 def shutdown() -> None:
-    """Stop every jail of this process (also run at exit)."""
+    """Stop every jail of this process and release its slots (also run at exit)."""
     with _LOCK:
         for slots in _POOL.values():
             for s in slots:
-                s.stop()
+                s.release()
+        _POOL.clear()
+        _PROVEN.clear()
 
 
 atexit.register(shutdown)
