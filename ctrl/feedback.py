@@ -70,23 +70,54 @@ def _actual(case: dict) -> str:
 
 
 _FRAME = re.compile(r'^\s*File "([^"]*)", line (\d+)(?:, in (.*))?$')
+_INTERNAL = ("<sandbox-worker>",)  # frames of the judge itself: noise for a model
 
 
-def traceback_tail(stderr: str, n_lines: int = 6) -> str:
-    """The last ``n_lines`` non-empty lines of a traceback (the failing frame and the error)."""
-    lines = [ln for ln in _text(stderr).rstrip().splitlines() if ln.strip()]
-    return "\n".join(lines[-n_lines:])
+def _lines(text: str) -> list[str]:
+    return [ln for ln in _text(text).rstrip().splitlines() if ln.strip()]
 
 
-def error_line(stderr: str) -> str:
-    """The exception line of a traceback (``ValueError: ...``), or its last non-empty line."""
-    lines = [ln for ln in _text(stderr).rstrip().splitlines() if ln.strip()]
+def clean_traceback(stderr: str, code: str | None = None) -> str:
+    """The candidate's traceback without judge-internal frames and ``[judge]`` notes.
+
+    With ``code``, frames in ``<candidate>`` get their source line back (the sandbox runs code
+    from a string, so Python cannot show it). When only judge notes remain, they are returned
+    without their prefix (e.g. ``SyntaxError: ... (<candidate>, line 1)``).
+    """
+    lines, src = _lines(stderr), (code or "").splitlines()
+    out: list[str] = []
+    for i, ln in enumerate(lines):
+        m = _FRAME.match(ln)
+        if ln.strip().startswith("[judge]") or (m and m.group(1) in _INTERNAL):
+            continue
+        out.append(ln)
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if m and m.group(1) == "<candidate>" and src and (not nxt.startswith("    ")
+                                                          or _FRAME.match(nxt)):
+            n = int(m.group(2))
+            if 1 <= n <= len(src) and src[n - 1].strip():
+                out.append("    " + src[n - 1].strip())
+    if not [ln for ln in out if not ln.startswith("Traceback")]:
+        notes = [ln.strip()[len("[judge]"):].strip() for ln in lines
+                 if ln.strip().startswith("[judge]")]
+        return "\n".join(notes)
+    return "\n".join(out)
+
+
+def traceback_tail(stderr: str, n_lines: int = 6, code: str | None = None) -> str:
+    """The last ``n_lines`` lines of the cleaned traceback (the failing frames and the error)."""
+    return "\n".join(clean_traceback(stderr, code).splitlines()[-n_lines:])
+
+
+def error_line(stderr: str, code: str | None = None) -> str:
+    """The exception line of a traceback (``ValueError: ...``), or its last line."""
+    lines = _lines(clean_traceback(stderr, code))
     return lines[-1].strip() if lines else ""
 
 
-def failing_source_line(stderr: str) -> str:
+def failing_source_line(stderr: str, code: str | None = None) -> str:
     """The source line of the innermost traceback frame that shows one, or ``""``."""
-    lines = _text(stderr).splitlines()
+    lines = clean_traceback(stderr, code).splitlines()
     found = ""
     for i, ln in enumerate(lines[:-1]):
         if _FRAME.match(ln) and not _FRAME.match(lines[i + 1]) and lines[i + 1].strip():
@@ -126,15 +157,15 @@ def _seeded_index(n: int, seed: int, salt: str) -> int:
     return int.from_bytes(digest[:8], "big") % n
 
 
-def _case_for_hint(case: dict, max_chars: int) -> str:
+def _case_for_hint(case: dict, max_chars: int, code: str | None) -> str:
     parts = []
     if case.get("input") not in (None, ""):
         parts.append(f"Input:\n{_clip(case['input'], max_chars)}")
     if case.get("status") == "runtime_error":
-        src = failing_source_line(case.get("stderr", ""))
+        src = failing_source_line(case.get("stderr", ""), code)
         if src:
             parts.append(f"Failing line: {_clip(src, max_chars)}")
-        parts.append(f"Error: {_clip(error_line(case.get('stderr', '')) or 'the program crashed', max_chars)}")
+        parts.append(f"Error: {_clip(error_line(case.get('stderr', ''), code) or 'the program crashed', max_chars)}")
         return "\n".join(parts)
     if case.get("expected") not in (None, ""):
         parts.append(f"Expected output:\n{_clip(case['expected'], max_chars)}")
@@ -145,13 +176,13 @@ def _case_for_hint(case: dict, max_chars: int) -> str:
         if got.strip():
             parts.append(f"Actual output:\n{_clip(got, max_chars)}")
         elif case.get("stderr"):
-            parts.append(f"Result: {_clip(error_line(case['stderr']), max_chars)}")
+            parts.append(f"Result: {_clip(error_line(case['stderr'], code), max_chars)}")
         else:
             parts.append("Actual output: (nothing)")
     return "\n".join(parts)
 
 
-def _error_hint(execution: dict) -> str:
+def _error_hint(execution: dict, code: str | None) -> str:
     cases = _cases(execution)
     statuses = {c.get("status") for c in cases}
     if _no_code(execution):
@@ -161,12 +192,13 @@ def _error_hint(execution: dict) -> str:
         return ("The solution could not be executed because of an infrastructure problem, so "
                 "nothing is known about its correctness; judge it from the code alone.")
     bad = next((c for c in cases if c.get("status") == "syntax_error"), None)
-    detail = error_line(bad.get("stderr", "")) if bad else ""
+    detail = error_line(bad.get("stderr", ""), code) if bad else ""
     text = "The code does not compile: it has a syntax error, so no test can run."
     return f"{text}\n{detail}" if detail else text
 
 
-def ctrl_hint(execution: dict, *, seed: int, max_chars: int = 600) -> tuple[str, str]:
+def ctrl_hint(execution: dict, *, seed: int, max_chars: int = 600,
+              code: str | None = None) -> tuple[str, str]:
     """The CTRL execution hint for one execution (or merged executions) of a solution.
 
     Args:
@@ -174,15 +206,18 @@ def ctrl_hint(execution: dict, *, seed: int, max_chars: int = 600) -> tuple[str,
         seed: picks the failing case shown in a ``partial`` hint (mixed with ``rollout_id``
             so that rollouts differ but a rerun is identical).
         max_chars: each shown field (input, expected, actual) is clipped to this length.
+        code: the solution's code (default: ``execution["code"]`` if present), used to show
+            the failing source line, which the sandbox's tracebacks cannot show.
 
     Returns:
         ``(hint_kind, hint_text)`` with hint_kind one of ``HINT_KINDS``.
     """
     kind = hint_kind(execution)
     cases = _cases(execution)
+    code = code if code is not None else execution.get("code")
     n, n_ok = len(cases), sum(c.get("status") == "pass" for c in cases)
     if kind == "error":
-        return kind, _error_hint(execution)
+        return kind, _error_hint(execution, code)
     if kind == "all_pass":
         return kind, (f"The solution passes all {n} tests. It is correct: write a short, "
                       "positive critique.")
@@ -199,14 +234,14 @@ def ctrl_hint(execution: dict, *, seed: int, max_chars: int = 600) -> tuple[str,
     if kind == "all_fail":
         text = (f"The solution fails every one of the {n} tests. The approach is wrong: rather "
                 "than patching it, start afresh with a different approach.")
-        errs = {error_line(c.get("stderr", "")) for c in cases if c.get("status") == "runtime_error"}
+        errs = {error_line(c.get("stderr", ""), code) for c in cases if c.get("status") == "runtime_error"}
         if len(errs) == 1 and all(c.get("status") == "runtime_error" for c in cases):
             text += f"\nEvery run raised: {_clip(errs.pop(), max_chars)}"
         return kind, text
     failing = [c for c in cases if c.get("status") != "pass"]
     pick = failing[_seeded_index(len(failing), seed, str(execution.get("rollout_id", "")))]
     return kind, (f"The solution passes {n_ok} of {n} tests. One failing test:\n"
-                  + _case_for_hint(pick, max_chars))
+                  + _case_for_hint(pick, max_chars, code))
 
 
 # ---------------------------------------------------------------- RLEF feedback
@@ -219,13 +254,13 @@ _MESSAGES = {
 }
 
 
-def _rlef_case(i: int, case: dict, field_chars: int, execution: dict) -> str:
+def _rlef_case(i: int, case: dict, field_chars: int, execution: dict, code: str | None) -> str:
     lines = [f"Test {i}:"]
     if case.get("input") not in (None, ""):
         lines.append(f"Input:\n{_clip(case['input'], field_chars)}")
     st = case.get("status")
     if st in ("runtime_error", "syntax_error"):
-        tb = traceback_tail(case.get("stderr", ""), 8) or "(no traceback was captured)"
+        tb = traceback_tail(case.get("stderr", ""), 8, code) or "(no traceback was captured)"
         lines.append(f"Your code raised an exception:\n{_clip(tb, field_chars * 2)}")
     elif st in _MESSAGES:
         limit = ""
@@ -241,24 +276,26 @@ def _rlef_case(i: int, case: dict, field_chars: int, execution: dict) -> str:
         if got.strip() or not case.get("stderr"):
             lines.append(f"Got:\n{_clip(got, field_chars) if got.strip() else '(nothing)'}")
         else:
-            lines.append(f"Got: {_clip(error_line(case['stderr']), field_chars)}")
+            lines.append(f"Got: {_clip(error_line(case['stderr'], code), field_chars)}")
     return "\n".join(lines)
 
 
 def rlef_feedback(execution: dict, *, max_tokens: int = 1024,
-                  count_tokens: TokenCounter | None = None) -> str:
+                  count_tokens: TokenCounter | None = None, code: str | None = None) -> str:
     """The RLEF user turn after an attempt: failing public tests, then a request to retry.
 
     Args:
         execution: the judge result / executions row of the attempt on the public tests.
         max_tokens: budget for the whole message; tests that do not fit are counted, not shown.
         count_tokens: token counter (e.g. ``lambda s: len(tok.encode(s))``); default chars / 4.
+        code: the attempt's code (default ``execution["code"]``), to show failing source lines.
 
     Returns:
         The feedback text; for a passing attempt a one-line confirmation.
     """
     count = count_tokens or approx_tokens
     cases = _cases(execution)
+    code = code if code is not None else execution.get("code")
     if _no_code(execution):
         return ("Your answer did not contain any code I could run. Answer with the complete "
                 "solution in a single code block. Give it another try.")
@@ -275,10 +312,10 @@ def rlef_feedback(execution: dict, *, max_tokens: int = 1024,
     field_chars = max(60, min(1200, budget))
     blocks: list[str] = []
     for i, case in failing:
-        block = _rlef_case(i, case, field_chars, execution)
+        block = _rlef_case(i, case, field_chars, execution, code)
         while count(block) > budget and field_chars > 60:
             field_chars = max(60, field_chars // 2)
-            block = _rlef_case(i, case, field_chars, execution)
+            block = _rlef_case(i, case, field_chars, execution, code)
         if count(block) + 2 > budget:
             break
         blocks.append(block)

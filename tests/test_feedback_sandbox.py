@@ -52,9 +52,13 @@ def test_partial_hint_shows_input_expected_actual(results):
 
 
 def test_partial_hint_for_exception_names_the_error(results):
-    kind, text = ctrl_hint(results["partial_raise"], seed=0)
+    kind, text = ctrl_hint(results["partial_raise"], seed=0, code=PROGRAMS["partial_raise"])
     assert kind == "partial" and "Input:\n2" in text
-    assert "Error: ZeroDivisionError" in text and "1 // 0" in text  # the error and its line
+    assert "Error: ZeroDivisionError" in text  # the exception line, not the judge's note
+    assert "Failing line: print(n * n if n != 2 else 1 // 0)" in text  # recovered from the code
+    feedback = rlef_feedback(results["partial_raise"], code=PROGRAMS["partial_raise"])
+    assert "sandbox-worker" not in feedback and "[judge]" not in feedback
+    assert 'File "<candidate>", line 2' in feedback and "1 // 0" in feedback
 
 
 def test_call_tests_show_expected_and_returned_value(results):
