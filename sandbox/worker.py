@@ -150,7 +150,7 @@ def child_main(job, start, nonce):
     except BaseException as e:
         traceback.print_exc()
         _flush()
-        _report({"i": start, "exc": _type(e).__name__, "all": True, "ms": (_perf() - t0) * 1e3})
+        _report({"i": start, "exc": _type(e).__name__, "all": not stdin_kind, "ms": (_perf() - t0) * 1e3})
         _exit(0)
     for k, case in enumerate(cases):
         frame = {"i": start + k}
@@ -246,7 +246,12 @@ def _one_run(job, start, send):
             line, buf = buf.split(b"\n", 1)
             frame = _case_frame(job, i, line, nonce, out_fd, err_fd, offs)
             send(frame)
-            i, case_t0 = (end if frame.get("stop") else i + 1), time.monotonic()
+            if frame.get("stop"):  # the code itself failed (syntax, module-level error): so does every case
+                for k in _range(i + 1, _len(job["cases"])):
+                    send(dict(frame, i=k, out="", ms=0.0))
+                i = end = _len(job["cases"])
+                break
+            i, case_t0 = i + 1, time.monotonic()
         if status is not None:
             break
         got, st, ru = os.wait4(pid, os.WNOHANG)

@@ -1,0 +1,241 @@
+"""Judging rules of the sandbox, on the real firejail jail: one property per test.
+
+Comparison rules are also unit-tested directly (compare.py is pure); everything else goes through
+`judge()` so the property holds end to end (jail, worker, supervisor).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from sandbox import compare, judge, selftest
+
+needs_jail = pytest.mark.skipif(
+    bool(selftest.host_problems()),
+    reason="firejail sandbox unavailable here: " + "; ".join(selftest.host_problems())
+    + " (scripts/setup.sh runs sandbox/setup_host.sh)")
+
+
+def one(code, tests, **kw):
+    return judge([dict({"id": "t", "code": code, "tests": tests, "time_limit_s": 1, "memory_mb": 256}, **kw)])[0]
+
+
+def statuses(res):
+    return [c["status"] for c in res["cases"]]
+
+
+# --------------------------------------------------------------------------- pure comparison rules
+
+@pytest.mark.parametrize("got,exp,ok", [
+    ("1 2 3\n", "1 2 3", True),
+    ("1  2\n3   \n\n", "1 2 3\n", True),
+    ("1 2", "1 2 3", False),
+    ("0.3333331", "0.333333", True),     # within 1e-6 absolute
+    ("1000000.5", "1000000.0", True),    # within 1e-6 relative
+    ("0.334", "0.333", False),
+    ("1.0", "1", False),                 # no '.' in the expected token: exact
+    ("nan", "nan", True),
+    ("nan", "0.5", False),
+    ("YES", "yes", False),
+])
+def test_stdin_tokens_and_float_tolerance(got, exp, ok):
+    assert compare.stdin_equal(got, exp) is ok
+
+
+@pytest.mark.parametrize("got,exp,ok", [
+    ((1, [2, 3]), [1, [2, 3]], True),    # tuples are lists
+    (float("nan"), float("nan"), True),
+    (float("inf"), float("inf"), True),
+    (float("inf"), 1e308, False),
+    (1, True, False),                    # bool only matches bool
+    (True, True, True),
+    (0.1 + 0.2, 0.3, True),
+    (1.001, 1.0, False),
+    ({1: "a", "b": [1.0]}, {"1": "a", "b": [1]}, True),  # JSON keys
+    ({1: "a"}, {"2": "a"}, False),
+    ({"a"}, ["a"], False),               # a set is not a list
+    ("1", 1, False),
+    (None, None, True),
+])
+def test_call_values(got, exp, ok):
+    assert compare.json_equal(got, exp) is ok
+
+
+def test_call_atol():
+    assert compare.json_equal(1.05, 1.0, atol=0.1) and not compare.json_equal(1.05, 1.0)
+
+
+# --------------------------------------------------------------------------- end to end, in the jail
+
+@needs_jail
+def test_stdin_kind_judges_output_and_records_rule():
+    res = one("a, b = map(int, input().split())\nprint(a + b)\nprint(a / b)",
+              {"kind": "stdin", "cases": [{"input": "1 3\n", "output": "4\n0.333333"},
+                                          {"input": "2 2\n", "output": "5\n1.0"}]})
+    assert statuses(res) == ["pass", "wrong_answer"] and res["n_passed"] == 1 and not res["passed"]
+    assert res["judge_rule"] == compare.STDIN_RULE and res["isolation"] == "firejail"
+    assert res["cases"][1]["stdout"] == "4\n1.0\n" and res["cases"][1]["expected"] == "5\n1.0"
+
+
+@needs_jail
+def test_call_kind_tuples_nan_nested_and_class_method():
+    res = one("class S:\n    def f(self, x):\n        return (x, {'k': [float('nan'), (1, 2)]})",
+              {"kind": "call", "entry_point": "S.f",
+               "cases": [{"args": [1], "expected": [1, {"k": [float("nan"), [1, 2]]}]},
+                         {"args": [2], "expected": [1, {"k": [float("nan"), [1, 2]]}]}]})
+    assert statuses(res) == ["pass", "wrong_answer"]
+
+
+@needs_jail
+def test_call_args_keep_their_shape():
+    res = one("def f(d, l):\n    return [type(d).__name__, type(l).__name__, d['a']]",
+              {"kind": "call", "entry_point": "f", "cases": [{"args": [{"a": 1}, [1]], "expected": ["dict", "list", 1]}]})
+    assert res["passed"], res
+
+
+@needs_jail
+def test_assert_kind_uses_python_semantics_outside():
+    res = one("def f(x):\n    return (x, x)",
+              {"kind": "assert", "setup": "import math", "cases": [
+                  "assert f(1) == (1, 1)", "assert f(1) == [1, 1]", "assert f(2)", "assert not f(0)",
+                  "assert math.isclose(f(0.5)[0], 0.5)", "y = f(3)\nassert y[0] == 3"]})
+    assert statuses(res) == ["pass", "wrong_answer", "pass", "wrong_answer", "pass", "pass"]
+    assert "statements that are not a single assert run whole in the jail" in res["judge_rule"]
+
+
+@needs_jail
+def test_program_kind_splits_humaneval_check_into_cases():
+    test = ("METADATA = {}\n\ndef check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 4\n"
+            "    assert True\n    assert abs(candidate(0.5) - 1.5) < 1e-6\n")
+    res = one("def helper(x):\n    return x + 1\n\ndef inc(x):\n    return helper(x)\n",
+              {"kind": "program", "entry_point": "inc", "test": test})
+    assert statuses(res) == ["pass", "wrong_answer", "pass"] and res["n_cases"] == 3
+    assert res["cases"][1]["input"] == "assert candidate(2) == 4" and res["cases"][1]["stdout"] == "3"
+
+
+@needs_jail
+def test_program_kind_unsplittable_check_runs_whole():
+    test = "def check(candidate):\n    for i in range(5):\n        assert candidate(i) == i + 1\n"
+    good = one("def inc(x):\n    return x + 1", {"kind": "program", "entry_point": "inc", "test": test})
+    bad = one("def inc(x):\n    return x + (x != 3)", {"kind": "program", "entry_point": "inc", "test": test})
+    assert statuses(good) == ["pass"] and statuses(bad) == ["wrong_answer"]
+    assert good["judge_rule"].startswith("program: check(candidate) runs whole")
+
+
+@needs_jail
+@pytest.mark.parametrize("code,status,note", [
+    ("def f(x) return x", "syntax_error", "SyntaxError"),
+    ("", "syntax_error", "empty code"),
+    ("x = 1" + " " * (1 << 20), "runtime_error", "over the limit"),
+    ("def g(x):\n    return x", "runtime_error", "entry point 'f' is not defined"),
+    ("def f(x):\n    return 1 // 0", "runtime_error", "ZeroDivisionError"),
+    ("def f(x):\n    while True:\n        pass", "timeout", "wall-clock"),
+    ("def f(x):\n    return len(bytearray(1 << 33))", "memory_limit", "MemoryError"),
+    ("def f(x):\n    while True:\n        print('y' * 100000)", "output_limit", "output over"),
+])
+def test_failure_statuses(code, status, note):
+    res = one(code, {"kind": "call", "entry_point": "f", "cases": [{"args": [1], "expected": 1}] * 2})
+    assert statuses(res) == [status, status], res
+    assert note in res["cases"][0]["stderr"]
+
+
+@needs_jail
+@pytest.mark.parametrize("code,status", [("import sys\nprint(7)\nsys.exit(0)", "pass"),
+                                         ("import sys\nprint(7)\nsys.exit(3)", "runtime_error"),
+                                         ("import os\nprint(7, flush=True)\nos._exit(0)", "pass")])
+def test_stdin_exit_status(code, status):
+    assert statuses(one(code, {"kind": "stdin", "cases": [{"input": "", "output": "7"}]})) == [status]
+
+
+@needs_jail
+def test_output_fields_are_truncated():
+    res = one("print('z' * 100000)\nimport sys\nprint('e' * 100000, file=sys.stderr)",
+              {"kind": "stdin", "cases": [{"input": "i" * 100000, "output": "o" * 100000}]})
+    c = res["cases"][0]
+    assert c["status"] == "wrong_answer"
+    assert all(len(c[k]) < 2200 for k in ("stdout", "stderr", "input", "expected")), {k: len(c[k]) for k in c if k != "time_ms"}
+
+
+BAD = [
+    ("not a dict", "must be a JSON object"),
+    ({"code": 1, "tests": {"kind": "stdin", "cases": []}}, "code must be a string"),
+    ({"code": "x", "tests": [1]}, "tests must be an object"),
+    ({"code": "x", "tests": {"kind": "shell"}}, "tests.kind must be one of"),
+    ({"code": "x", "tests": {"kind": "stdin", "cases": "1 2"}}, "tests.cases must be a list"),
+    ({"code": "x", "tests": {"kind": "stdin", "cases": [{"input": "1"}]}}, "output must be a string"),
+    ({"code": "x", "tests": {"kind": "call", "cases": [{"args": [], "expected": 1}]}}, "entry_point"),
+    ({"code": "x", "tests": {"kind": "call", "entry_point": "f", "cases": [{"args": 1, "expected": 1}]}}, "'args' (a list)"),
+    ({"code": "x", "tests": {"kind": "assert", "cases": [3]}}, "must be a non-empty string"),
+    ({"code": "x", "tests": {"kind": "assert", "cases": ["assert ("]}}, "does not parse"),
+    ({"code": "x", "tests": {"kind": "program", "entry_point": "f", "test": "x = 1"}}, "must define check"),
+    ({"code": "x", "time_limit_s": "fast", "tests": {"kind": "stdin", "cases": []}}, "time_limit_s must be"),
+]
+
+
+@needs_jail
+def test_bad_items_are_sandbox_errors_and_never_stall_the_batch():
+    good = {"id": "ok", "code": "print(input())", "tests": {"kind": "stdin", "cases": [{"input": "5", "output": "5"}]}}
+    items = [good] + [b for b, _ in BAD] + [good]
+    res = judge(items, workers=2)
+    assert len(res) == len(items) and res[0]["passed"] and res[-1]["passed"]
+    for (bad, msg), r in zip(BAD, res[1:-1]):
+        assert statuses(r) == ["sandbox_error"] and not r["passed"], r
+        assert msg in r["cases"][0]["stderr"], (msg, r["cases"][0]["stderr"])
+
+
+@needs_jail
+def test_order_and_ids_kept_across_workers():
+    items = [{"id": f"i{k}", "code": f"def f():\n    return {k}",
+              "tests": {"kind": "call", "entry_point": "f", "cases": [{"args": [], "expected": k if k % 3 else -1}]}}
+             for k in range(12)]
+    res = judge(items, workers=3)
+    assert [r["id"] for r in res] == [f"i{k}" for k in range(12)]
+    assert [r["passed"] for r in res] == [bool(k % 3) for k in range(12)]
+
+
+def test_isolation_none_is_recorded_and_still_judges():
+    res = judge([{"id": "n", "code": "print(6 * 7)", "tests": {"kind": "stdin", "cases": [{"input": "", "output": "42"}]}}],
+                isolation="none")[0]
+    assert res["passed"] and res["isolation"] == "none"
+
+
+def test_unknown_isolation_is_refused():
+    with pytest.raises(ValueError, match="isolation must be"):
+        judge([], isolation="docker")
+
+
+@needs_jail
+def test_cli_judge_roundtrip(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "code": "print(int(input()) * 2)",
+                               "tests": {"kind": "stdin", "cases": [{"input": "21", "output": "42"}]}}) + "\nnot json\n")
+    out = tmp_path / "out.jsonl"
+    r = subprocess.run([sys.executable, "-m", "sandbox", "judge", str(src), "-o", str(out), "--workers", "1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["passed"] and rows[0]["isolation"] == "firejail"
+    assert rows[1]["cases"][0]["status"] == "sandbox_error" and "not JSON" in rows[1]["cases"][0]["stderr"]
+
+
+@needs_jail
+def test_doctor_proves_isolation():
+    r = subprocess.run([sys.executable, "-m", "sandbox", "doctor"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for check in ("network off", "canary file unreadable", "environment clean", "process limit holds",
+                  "runs as the slot user", "seccomp"):
+        assert check in r.stdout
+    assert "FAIL" not in r.stdout and math.isfinite(len(r.stdout))
+
+
+@needs_jail
+def test_stdin_exception_fails_only_its_case():
+    res = one("x = int(input())\nprint(10 // x)",
+              {"kind": "stdin", "cases": [{"input": "0", "output": "1"}, {"input": "5", "output": "2"}]})
+    assert statuses(res) == ["runtime_error", "pass"]
+    assert "ZeroDivisionError" in res["cases"][0]["stderr"]
