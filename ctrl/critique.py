@@ -179,11 +179,23 @@ def drop_reason(critique: str, judgment: str | None, passed: bool) -> str | None
     return None
 
 
-def _generate(backend_box: dict, cfg: Any, model: str, prompts: list[list[dict]], n: int):
-    if "backend" not in backend_box:
+_LOADED: dict[tuple[str, str], Any] = {}  # the one most recently used backend
+
+
+def _backend(model: str, backend: str) -> Any:
+    """A loaded backend, reused across stages (critic and reviser are often the same model);
+    only one is kept so two large models never sit in memory together."""
+    if (model, backend) not in _LOADED:
         from ctrl.generation import load_backend
 
-        backend_box["backend"] = load_backend(model, cfg.backend)
+        _LOADED.clear()
+        _LOADED[(model, backend)] = load_backend(model, backend)
+    return _LOADED[(model, backend)]
+
+
+def _generate(backend_box: dict, cfg: Any, model: str, prompts: list[list[dict]], n: int):
+    if "backend" not in backend_box:
+        backend_box["backend"] = _backend(model, cfg.backend)
     from ctrl.generation import SamplingParams
 
     params = SamplingParams(n=n, temperature=cfg.temperature, top_p=getattr(cfg, "top_p", 1.0),

@@ -20,6 +20,18 @@ from test_critique_data import stage1_inputs
 
 TINY = dict(max_steps=3, save_steps=2, batch_size=1, max_length=512, learning_rate=1e-3)
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on an oversubscribed CI box (2 cores, many processes) torch's
+    thread pool spins and a tiny-model step gets 10-20x slower; restored afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 
 def _inputs(store):
     keys = stage1_inputs(store)
@@ -67,8 +79,9 @@ def test_sft_trains_and_resumes_after_sigkill(store, tmp_path):
     script = tmp_path / "kill.py"
     script.write_text(textwrap.dedent(KILLER.format(
         tests=os.path.dirname(__file__), root=store.root, cfg=TINY, keys=keys)))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     staged = [d for d in os.listdir(os.path.join(store.root, "staging", "models"))]
     assert len(staged) == 1 and not store.has_model(staged[0])
