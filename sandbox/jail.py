@@ -271,11 +271,18 @@ class Slot:
             elif "i" in frame:
                 frames[int(frame["i"])] = frame
             elif frame.get("end"):
-                if not frame.get("clean"):
-                    log.warning("slot %d: leftovers survived the worker's cleanup; restarting it", self.index)
-                    self.stop()
                 return frames, frame
             deadline = time.monotonic() + case_wall_s + 3  # the worker kills at case_wall_s
+
+    def ping(self, timeout: float = 30) -> bool:
+        """True once the worker has finished cleaning up after its last job (it answers only then)."""
+        try:
+            self.proc.stdin.write(b'{"op": "ping"}\n')
+            self.proc.stdin.flush()
+        except OSError:
+            return False
+        frame = self._read(time.monotonic() + timeout)
+        return bool(frame and frame.get("pong"))
 
     def _exit_detail(self) -> str:
         """How the jail ended (exit status, firejail's stderr), for error messages."""

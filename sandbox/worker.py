@@ -399,14 +399,27 @@ def main():
     send({"ready": True, "uid": os.getuid(), "clean": _clean(me), "pid": me,
           **{k: status.get(k, "").strip() for k in ("Seccomp", "CapEff", "NoNewPrivs")}})
     reader = io.open(pin, "rb", buffering=1 << 16)
+    clean = True
     for line in reader:
         job = _loads(line)
+        if not clean:  # leftovers of the previous sample survived: refuse, the supervisor restarts us
+            send({"fatal": "processes of the previous sample survived cleanup; restart the jail"})
+            return
+        if job.get("op") == "ping":
+            send({"pong": True})
+            continue
         send({"ack": True})
+        n = _len(job["cases"])
+
+        def send_case(frame, n=n):
+            send(frame)
+            if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
+                send({"end": True})
         try:
             i = 0
-            while i < _len(job["cases"]):
-                i = _one_run(job, i, send)
-            send({"end": True, "clean": _clean(me)})
+            while i < n:
+                i = _one_run(job, i, send_case)
+            clean = _clean(me)
         except BaseException:
             send({"fatal": traceback.format_exc()[-4096:]})
             raise

@@ -108,7 +108,7 @@ ATTACKS = [
                        "            o.write(b'x' * 2**20)\n", 1), {"runtime_error", "output_limit"}),
     ("huge_output", stdin("while True:\n    print('x' * 10**6)", "x"), {"output_limit"}),
     ("stack_smash", call("import sys\nsys.setrecursionlimit(10**7)\ndef f(n=0):\n    return f(n + 1)", 1),
-     {"runtime_error", "memory_limit"}),
+     {"runtime_error", "memory_limit", "timeout"}),
     ("huge_return", call("def f():\n    return list(range(10**7))", 1), {"output_limit", "memory_limit"}),
     ("deep_return", call("def f():\n    a = []\n    for _ in range(10**5):\n        a = [a]\n    return a", 1),
      {"output_limit"}),
@@ -166,7 +166,9 @@ def test_attack(name, item, statuses):
     assert _host_state() == before, f"{name} touched the canary file"
     assert [p for p in TRAPS if os.path.exists(p)] == [], f"{name} wrote outside its jail"
     for slot in judging._POOL.get("firejail", []):
+        assert not slot.alive or slot.ping(), f"jail {slot.index} does not answer after {name}"
         assert slot.strays() == [], f"{name} left processes of {jail.slot_user(slot.index)} behind"
     after = judging.judge([BENIGN], workers=1)[0]
     assert after["passed"], f"benign sample failed after {name}: {after}"
+    assert judging._POOL["firejail"][0].ping()
     assert os.listdir(judging._POOL["firejail"][0].home) == [], f"{name} left files in the jail home"
