@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import pathlib
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -58,9 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--isolation", default="auto", help="sandbox isolation (auto or none)")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--keep", action="store_true", help="keep the temporary store")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    store = Store(tempfile.mkdtemp(prefix="bench-gen-"))
+    root = tempfile.mkdtemp(prefix="bench-gen-")
+    try:
+        return _bench(args, Store(root))
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, store: Store) -> int:
     pkey = ingest(store, IngestConfig(source="mbpp", split="test")).key
     cfg = RolloutConfig(model=args.model, samples=args.k, temperature=args.temperature,
                         max_new_tokens=args.max_new_tokens, limit=args.problems, shard_size=10)
