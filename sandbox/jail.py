@@ -49,7 +49,7 @@ class SlotFailure(RuntimeError):
 
 
 def worker_source() -> str:
-    return (_HERE / "codec.py").read_text() + "\n" + (_HERE / "worker.py").read_text()
+    return "\n".join((_HERE / f).read_text() for f in ("codec.py", "guard.py", "worker.py"))
 
 
 def firejail_path() -> str | None:
@@ -180,6 +180,7 @@ class Slot:
             log.warning("slot %d: could not send the worker source: %s", self.index, e)
         hello = self._read(time.monotonic() + 60)
         if not hello or not hello.get("ready"):
+            time.sleep(0.05)  # let firejail finish writing why it failed
             self._stderr.seek(0)
             err = self._stderr.read().decode(errors="replace")[-2000:]
             self.stop()
@@ -261,9 +262,9 @@ class Slot:
         deadline = time.monotonic() + 30
         while True:
             frame = self._read(deadline)
-            if frame is None or "fatal" in frame:
-                why = "stopped responding" if frame is None and self.alive else "died"
-                detail = frame.get("fatal", "") if frame else self._exit_detail()
+            if frame is None or "fatal" in frame or "eof" in frame:
+                why = "stopped responding" if frame is None else "died"
+                detail = frame["fatal"] if frame and "fatal" in frame else self._exit_detail()
                 self.stop()
                 raise SlotFailure(f"jailed worker {self.index} {why} {detail}".strip(), frames, acked)
             if frame.get("ack"):
@@ -286,7 +287,9 @@ class Slot:
 
     def _exit_detail(self) -> str:
         """How the jail ended (exit status, firejail's stderr), for error messages."""
-        if self.alive:
+        try:
+            self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
             return ""
         self._stderr.seek(0)
         err = self._stderr.read().decode(errors="replace").strip()[-500:]
@@ -300,7 +303,7 @@ class Slot:
                 return None
             data = os.read(fd, 1 << 20)
             if not data:
-                return None
+                return {"eof": True}
             self._buf += data
         line, self._buf = self._buf.split(b"\n", 1)
         try:

@@ -87,6 +87,8 @@ def plan(item) -> Plan:
     if kind not in builders:
         raise BadItem(f"tests.kind must be one of {sorted(builders)}, got {kind!r}")
     p = builders[kind](tests)
+    # Verdicts decided in the jail (truth values, whole statements) need the two-process mode (guard.py)
+    p.job["guarded"] = any(c["how"] in ("truthy", "falsy", "jail") for c in p.checks)
     p.job.update(code=code, time_limit_s=tl, memory_mb=int(mem), wall_s=tl * WALL_FACTOR + WALL_SLACK_S)
     if not code.strip():
         p.verdict = ("syntax_error", "empty code: there is no program to run")

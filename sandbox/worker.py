@@ -25,8 +25,9 @@ import sys
 import time
 import traceback
 
-if "encode" not in globals():  # run as a module (tests); in the jail codec.py's source is prepended
+if "encode" not in globals():  # run as a module (tests); in the jail codec/guard sources are prepended
     from sandbox.codec import TooBig, decode, encode, sanitized  # noqa: F401
+    from sandbox.guard import _send, connect, serve  # noqa: F401
 
 _PRISTINE = dict(builtins.__dict__)  # builtins as they were before any candidate ran
 # Captured before any candidate runs: a candidate that patches builtins/os/json can't reach these.
@@ -122,6 +123,8 @@ def child_main(job, start, nonce):
         setattr(sys, name, stream)
         setattr(sys, "__%s__" % name, stream)
     os.chdir(os.environ.get("HOME", "/"))
+    if job.get("guarded"):
+        _guarded_main(job, start, cases, nonce)
     stdin_kind = job["kind"] == "stdin"
     ns = {"__name__": "__main__" if stdin_kind else "candidate", "__builtins__": builtins}
     t0 = _perf()
@@ -152,6 +155,10 @@ def child_main(job, start, nonce):
         _flush()
         _report({"i": start, "exc": _type(e).__name__, "all": not stdin_kind, "ms": (_perf() - t0) * 1e3})
         _exit(0)
+    _run_cases(cases, start, fn, tns, nonce, t0)
+
+
+def _run_cases(cases, start, fn, tns, nonce, t0):
     for k, case in enumerate(cases):
         frame = {"i": start + k}
         try:
@@ -165,6 +172,71 @@ def child_main(job, start, nonce):
         _flush()
         _report(frame)
         t0 = _perf()
+    _exit(0)
+
+
+def _candidate_process(job, r, w):
+    """C of the two-process mode (guard.py): run the candidate, then serve T's calls; never returns."""
+    try:
+        ns = {"__name__": "candidate", "__builtins__": builtins}
+        try:
+            code = _compile(job["code"], "<candidate>", "exec")
+        except BaseException as e:
+            _send(w, {"syntax": "%s: %s" % (_type(e).__name__, e)})
+            _exit(0)
+        try:
+            _exec(code, ns)
+            fn = _entry(ns, job["entry"]) if job.get("entry") else None
+        except BaseException as e:
+            traceback.print_exc()
+            _flush()
+            _send(w, {"exc": _type(e).__name__})
+            _exit(0)
+        if job.get("entry") and fn is None:
+            _send(w, {"missing": "entry point %r is not defined as a callable by the code" % job["entry"]})
+            _exit(0)
+        serve(ns, fn, r, w)
+        _flush()
+    finally:
+        _exit(0)
+
+
+def _guarded_main(job, start, cases, nonce):
+    """T of the two-process mode: judge cases in the jail without ever running candidate code here."""
+    c_r, t_w = os.pipe()
+    t_r, c_w = os.pipe()
+    if os.fork() == 0:
+        for fd in (3, t_w, t_r):
+            os.close(fd)
+        _candidate_process(job, c_r, c_w)
+    os.close(c_r)
+    os.close(c_w)
+    t0 = _perf()
+    try:
+        hello = connect(t_r, t_w, _PRISTINE)
+    except BaseException as e:  # C died or garbled its hello
+        hello = {"exc": _type(e).__name__}
+    if "names" not in hello:
+        frame = {"i": start, "ms": (_perf() - t0) * 1e3}
+        frame.update({"exc": str(hello["exc"]), "all": True} if "exc" in hello else
+                     {k: str(v) for k, v in hello.items() if k in ("syntax", "missing")} or {"exc": "?", "all": True})
+        _flush()
+        _report(frame)
+        _exit(0)
+    tns = {"__name__": "__test__", "__builtins__": dict(_PRISTINE)}
+    try:
+        if job.get("setup_scope") == "candidate":
+            tns.update(hello["names"])
+        if job.get("setup"):
+            _exec(_compile(job["setup"], "<test setup>", "exec"), tns)
+        if job.get("candidate_name"):
+            tns[job["candidate_name"]] = hello["entry"]
+    except BaseException as e:
+        traceback.print_exc()
+        _flush()
+        _report({"i": start, "exc": _type(e).__name__, "all": True})
+        _exit(0)
+    _run_cases(cases, start, None, tns, nonce, t0)
     _exit(0)
 
 

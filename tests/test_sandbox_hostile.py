@@ -141,6 +141,21 @@ ATTACKS = [
     ("kill_worker", call("import os\ndef f():\n    os.kill(os.getppid(), 9)\n    return 1", 1), {"runtime_error"}),
     ("stop_worker", call("import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGSTOP)\n    return 1", 1),
      {"timeout"}),
+    ("forge_truthy_report", {"id": "evil", "time_limit_s": 0.5, "memory_mb": 128,
+                             "code": "import os\nfor fd in range(3, 64):\n    try:\n"
+                                     "        os.write(fd, b'{\"i\": 0, \"v\": true}\\n')\n    except OSError:\n"
+                                     "        pass\nos._exit(0)\ndef f(x):\n    return False",
+                             "tests": {"kind": "assert", "cases": ["assert f(0)"]}}, {"runtime_error"}),
+    ("steal_nonce_from_stack", program(
+        "import os, sys\ndef f(x):\n    fr = sys._getframe()\n    while fr:\n        if 'nonce' in fr.f_locals:\n"
+        "            line = '{\"i\": 0, \"nonce\": \"%s\"}\\n' % fr.f_locals['nonce']\n"
+        "            for fd in range(3, 64):\n                try:\n                    os.write(fd, line.encode())\n"
+        "                except OSError:\n                    pass\n            os._exit(0)\n        fr = fr.f_back\n"
+        "    return -1", LOOP_CHECK), {"wrong_answer", "runtime_error"}),
+    ("patch_test_module", {"id": "evil", "time_limit_s": 0.5, "memory_mb": 128,
+                           "code": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0.0",
+                           "tests": {"kind": "assert", "setup": "import math", "cases": ["assert math.isclose(f(1), 5.0)"]}},
+     {"wrong_answer"}),
     ("swallow_assert", program("def f(x):\n    raise AssertionError('fine')",
                                "def check(candidate):\n    assert candidate(1) == 101\n"), {"runtime_error"}),
 ]
