@@ -26,11 +26,14 @@ pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_e
   (tuples = lists, NaN = NaN, bool only bool, atol default 1e-9 plus rel 1e-9).
 
 Design. One warm firejail per worker slot runs a small server (worker.py) under /usr/bin/python3 -I as
-that slot's user; per item it forks a child that sets rlimits and runs the cases, reporting on a pipe.
-Each process claims free slots through lock files, so concurrent judging processes share the 8 slot
-users safely. The supervisor (root, outside) decides every verdict from what it observed: expected values never
-enter the jail (stdin outputs, call results, `assert EXPR == LITERAL` split into EXPR inside and the
-literal outside), and return values cross the wall as data serialized with base-class methods only.
+that slot's user; per item it forks a child (child.py) that sets rlimits and runs the cases, reporting
+on a pipe. Each process claims free slots through lock files, so concurrent judging processes share
+the 8 slot users safely. The supervisor (root, outside) decides every verdict from what it observed:
+expected values never enter the jail (stdin outputs, call results, `assert EXPR == LITERAL` split into
+EXPR inside and the literal outside), and return values cross the wall as data serialized with
+base-class methods only (codec.py). Verdicts that can only be computed inside (`assert f(x)`,
+`assert abs(f(x) - y) < tol`, a whole `check()`) use two processes (guard.py): the candidate runs in
+one, the test in another that reports and only ever sees plain data or remote handles.
 
 Threat model.
 Covered (tests/test_sandbox_hostile.py has one attack per property):
@@ -42,18 +45,18 @@ Covered (tests/test_sandbox_hostile.py has one attack per property):
   the worker and, above it, by the supervisor; after every item all other processes of the jail are
   killed, so fork bombs and daemons do not starve the next sample.
 - judge tampering: lying __eq__/__class__, subclasses of the expected type, NaN, printing PASS,
-  exit/os._exit before the tests, patching builtins (tests see a pristine copy), killing or stopping
-  the worker (case fails, jail restarted), fake result lines (expected values are never inside;
-  in-jail checks need a per-run nonce), garbled reports, huge or deeply nested return values.
+  exit/os._exit before the tests, patching builtins or modules the test uses, rewriting the test code
+  (compile/exec patched), killing or stopping the worker (case fails, jail restarted), fake report
+  lines (expected values are never inside; in-jail verdicts come from a process the candidate cannot
+  reach), stealing the nonce off the stack, garbled reports, huge or deeply nested return values.
 - self-test: every jail start re-checks uid/seccomp/caps/no_new_privs; the first use in a process
   (and `doctor`) proves network off, canary file and env var unreadable, read-only fs and the process
   limit from inside; if isolation cannot be proven nothing runs unless isolation="none" was asked.
 Not covered:
 - kernel exploits and firejail bugs (the jail shares the host kernel; use a VM for hostile models).
 - CPU side channels, and slowing other slots down by using CPU/memory bandwidth within the limits.
-- tests that cannot be split (`stmt`/`check` modes, judge_rule says so) run in the candidate's process:
-  a candidate that digs the nonce out of memory (gc, frames) or monkeypatches modules the test uses
-  (math, re, ...) can forge them. Tests see candidate functions through a wrapper returning plain data.
+- test code itself is trusted: it runs in the jail (never on the host) but we assume it is not hostile.
+  Arguments the test passes to the candidate must be plain data (or values the candidate returned).
 - reading world-readable files (e.g. /etc, /usr, /var/lib); keep secrets out of world-readable paths.
 """
 

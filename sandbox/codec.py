@@ -8,7 +8,6 @@ or to an opaque `{"$o": type}` that equals nothing. `decode` turns the data back
 ours: the supervisor prepends its source to the worker's when it starts a jail.
 """
 
-import json
 import math
 
 # Bind every builtin we use as a module global: in the jail a candidate may replace builtins.int & co,

@@ -49,7 +49,7 @@ class SlotFailure(RuntimeError):
 
 
 def worker_source() -> str:
-    return "\n".join((_HERE / f).read_text() for f in ("codec.py", "guard.py", "worker.py"))
+    return "\n".join((_HERE / f).read_text() for f in ("codec.py", "guard.py", "child.py", "worker.py"))
 
 
 def firejail_path() -> str | None:
