@@ -12,6 +12,8 @@ Rows are never dropped:
 
 - a rollout without code (``code_found`` false, null code, or a ``skip_reason``) gets a row with
   status ``syntax_error``, ``judge_rule`` ``"no_code"`` and no cases;
+- a test set without cases (e.g. a HumanEval problem without docstring examples as public
+  tests) gets status ``no_tests`` and ``passed`` NULL, without calling the sandbox;
 - a result the sandbox could not produce (``sandbox_error`` in any case, or problem tests it cannot
   read) gets status ``sandbox_error`` and ``passed`` NULL, so it can never be scored as a failure
   by accident; pass rates exclude such rows and the summary counts them. When more than
@@ -42,6 +44,7 @@ log = logging.getLogger("ctrl.execute")
 
 STAGE, TABLE, VERSION = "execute", "executions", "1"
 TEST_SETS = ("public", "private")
+NO_TESTS = "no_tests"  # status and judge_rule of a test set without cases
 ISOLATIONS = ("auto", "firejail", "none")
 
 CASE_TYPE = pa.struct([("status", pa.string()), ("time_ms", pa.float64()),
@@ -132,6 +135,13 @@ def no_code_row(rollout: dict, test_set: str, n_cases: int) -> dict:
             "isolation": None, "judge_rule": NO_CODE_RULE}
 
 
+def no_tests_row(rollout: dict, test_set: str) -> dict:
+    """The row of a test set the problem has no cases in (e.g. HumanEval without examples):
+    nothing to judge, so ``passed`` is NULL and pass rates leave it out."""
+    return {**_base(rollout, test_set), "passed": None, "n_cases": 0, "n_passed": 0,
+            "status": NO_TESTS, "cases": [], "isolation": None, "judge_rule": NO_TESTS}
+
+
 def sandbox_error_row(rollout: dict, test_set: str, why: str) -> dict:
     """A row for an execution we could not carry out (our fault, not the candidate's)."""
     return {**_base(rollout, test_set), "passed": None, "n_cases": 0, "n_passed": 0,
@@ -179,6 +189,9 @@ def execute_chunk(chunk: list[dict], problems: dict[str, dict], config: ExecuteC
                 rows[(r["rollout_id"], ts)] = sandbox_error_row(
                     r, ts, f"problem {p['problem_id']}: {ts}_tests is not valid JSON ({e}); "
                            "re-ingest the problem")
+                continue
+            if _count_cases(tests) == 0:
+                rows[(r["rollout_id"], ts)] = no_tests_row(r, ts)
                 continue
             if not _has_code(r):
                 rows[(r["rollout_id"], ts)] = no_code_row(r, ts, _count_cases(tests))

@@ -188,6 +188,8 @@ def _error_hint(execution: dict, code: str | None) -> str:
     if _no_code(execution):
         return ("The response contains no code block that could be run. A complete solution in "
                 "the requested format is needed.")
+    if execution.get("status") == "no_tests":
+        return "There are no tests for this solution; judge it from the code alone."
     if "sandbox_error" in statuses or execution.get("status") == "sandbox_error":
         return ("The solution could not be executed because of an infrastructure problem, so "
                 "nothing is known about its correctness; judge it from the code alone.")
@@ -332,9 +334,10 @@ def merge_executions(rows: Iterable[dict]) -> dict:
     """One result from several executions rows of the same rollout (e.g. public + private).
 
     Cases are concatenated in the given order; ``passed`` is True only when every row passed,
-    and None (unknown) when any row is a sandbox error.
+    and None (unknown) when any row is a sandbox error. Rows of test sets without cases
+    (status ``no_tests``) are left out.
     """
-    rows = list(rows)
+    rows = [r for r in rows if r.get("status") != "no_tests"] or list(rows)
     if not rows:
         raise ValueError("merge_executions: no rows given; pass the rollout's executions rows")
     ids = {r.get("rollout_id") for r in rows}

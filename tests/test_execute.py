@@ -148,3 +148,20 @@ def test_cli_reference_then_execute(store, problems, capsys):
     assert "pass rate canonical-broken/public" in out and "0.0%" in out
     with pytest.raises(SystemExit, match="public,private"):
         main(["execute", "--problems", problems, "--reference", "--test-sets", "public,nonsense"])
+
+
+def test_test_set_without_cases_is_no_tests_not_a_failure(store, problems, refs):
+    probs = store.read_table("problems", problems).to_pylist()
+    probs[0]["public_tests"] = json.dumps({"kind": "assert", "cases": []})
+    key = put_rollouts(store, store.read_table("rollouts", refs).to_pylist(),
+                       put_problems(store, probs, name="no-public"))
+    res = execute.run(store, ExecuteConfig(), rollouts=key)
+    rows = [r for r in first_rows(store, res.key) if r["problem_id"] == probs[0]["problem_id"]]
+    public = [r for r in rows if r["test_set"] == "public"]
+    assert len(public) == 3 and all(r["status"] == "no_tests" and r["passed"] is None
+                                    and r["isolation"] is None for r in public)
+    assert res.metrics["pass_rate"]["canonical/public"] == 1.0  # left out, not counted as 0
+    from ctrl.feedback import merge_executions
+
+    canon = sorted((r for r in rows if r["model"] == "canonical"), key=lambda r: r["test_set"])
+    assert merge_executions(canon)["passed"] is True  # the empty public set does not sink it
