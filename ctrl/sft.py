@@ -261,6 +261,9 @@ def run(store: Any, cfg: SFTConfig, *, critiques: str, problems: str, rollouts: 
                           f"{store.root}; list them with `ctrl runs --table model`")
     rows = store.read_table("sft_examples", ex.key).to_pylist()
     info = train(base, rows, cfg, store.model_dir(key), callbacks)
+    # where the training critiques came from ("template" critiques are not model-written)
+    info["critique_sources"] = {src: sum(r["source_model"] == src for r in rows)
+                                for src in sorted({r["source_model"] for r in rows})}
     m = store.commit_model(key, store.model_dir(key), stage="sft", config=to_dict(cfg),
                            inputs=inputs | {"critiques": critiques}, code_version=VERSION,
                            extra=info | {"base_model": cfg.resume_from or cfg.model,

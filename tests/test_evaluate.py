@@ -118,3 +118,15 @@ def test_stop_on_correct_keeps_solutions_judged_correct(store):
 def test_eval_config_rejects_zero_rounds():
     with pytest.raises(ConfigError, match="at least 1"):
         EvalConfig(rounds=0)
+
+
+def test_ctrl_eval_command_without_critic(store, bench, capsys):
+    from ctrl.cli import main
+
+    assert main(["--home", store.root, "eval", "--problems", bench["problems"],
+                 "--rollouts", bench["rollouts"], "--executions", bench["executions"],
+                 "--critic", "none", "--n-resamples", "10", "--benchmark", "hand"]) == 0
+    out = capsys.readouterr().out
+    assert "eval_results" in out and "report.md" in out
+    rows = store.sql("SELECT metric, value FROM eval_results WHERE benchmark = 'hand'").to_pylist()
+    assert rows == [{"metric": "pass1_before", "value": pytest.approx(1 / 3)}]

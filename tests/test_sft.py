@@ -103,6 +103,7 @@ def test_sft_trains_and_resumes_after_sigkill(store, tmp_path):
     assert len(changed) > len(base) // 2
     assert run(store, SFTConfig(**TINY), **keys).cached
     assert res.metrics["sft_examples"] == m["sft_examples"]
+    assert m["critique_sources"] == {"template": 10}             # never passed off as a model's
 
 
 def test_lora_run_merges_into_a_plain_model(store):
