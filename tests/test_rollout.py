@@ -112,15 +112,16 @@ def _shards(root: pathlib.Path) -> dict[str, tuple[int, int]]:
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, monkeypatch):
     from storage import Store
 
-    args = ["--n", "2", "--max-new-tokens", "40", "--shard-size", "1", "--seed", "5"]
+    args = ["--n", "2", "--max-new-tokens", "24", "--shard-size", "1", "--seed", "5"]
+    problems = _problems()[:4]
     # Uninterrupted reference run, in-process.
     ref = Store(str(tmp_path / "ref"))
-    key = _write_problems(ref, _problems())
-    cfg = RolloutConfig(samples=2, max_new_tokens=40, shard_size=1, seed=5)
+    key = _write_problems(ref, problems)
+    cfg = RolloutConfig(samples=2, max_new_tokens=24, shard_size=1, seed=5)
     ref_rows = _rows(ref, run(ref, cfg, problems=key).key)
     # A real `ctrl rollout` process, killed with SIGKILL once its first shard is on disk.
     home = tmp_path / "killed"
-    _write_problems(Store(str(home)), _problems())
+    _write_problems(Store(str(home)), problems)
     env = {**os.environ, "CTRL_HOME": str(home), "TOKENIZERS_PARALLELISM": "false"}
     cmd = [sys.executable, "-m", "ctrl", "rollout", "--problems", key, *args]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -132,12 +133,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, monkeypatch):
     before = _shards(home)
     assert before, "the first shard never landed"
     assert not list(home.glob("tables/rollouts/*/_manifest.json")), "killed before the end"
-    assert len(before) < len(_problems())
+    assert len(before) < len(problems)
     # Re-run the same command: finished shards are kept as they are, the rest generated.
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     after = _shards(home)
-    assert len(after) == len(_problems())
+    assert len(after) == len(problems)
     assert all(after[name] == before[name] for name in before), "a finished shard was rewritten"
     res_key = out.stdout.split()[1].rstrip(":")
     assert _rows(Store(str(home)), res_key) == ref_rows
