@@ -158,7 +158,9 @@ class Slot:
         """Start the jailed worker; returns its hello (uid, seccomp, caps as it sees them)."""
         self.stop()
         env = {"PATH": "/usr/bin:/bin", "HOME": self.home, "TMPDIR": self.home, "LANG": "C.UTF-8",
-               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               # one thread per BLAS/OpenMP pool: threads count against the slot's RLIMIT_NPROC
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         # firejail caps each argument at 4 KB, so a one-line loader reads the worker's source first
         argv = [PYTHON, "-I", "-c", "import sys,json;exec(compile(json.loads("
                 "sys.stdin.buffer.readline()),'<sandbox-worker>','exec'))"]
@@ -245,6 +247,8 @@ class Slot:
     def release(self) -> None:
         """Stop the jail and give the slot user back to other processes."""
         self.stop()
+        if self.isolation != "firejail":
+            shutil.rmtree(self.home, ignore_errors=True)
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None

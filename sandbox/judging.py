@@ -238,10 +238,13 @@ def verdict(check: dict, f: dict, fixed=None) -> tuple[str, str, str]:
     except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e:
         return "wrong_answer", out, f"returned value could not be decoded ({type(e).__name__})"
     shown = _REPR.repr(got)
-    if how == "json":
-        ok = compare.json_equal(got, check["expected"], atol=check["atol"])
-    elif how == "eq":
-        ok = compare.python_equal(got, check["expected"])
-    else:
-        ok = compare.truthy(got) == (how == "truthy")
+    try:
+        if how == "json":
+            ok = compare.json_equal(got, check["expected"], atol=check["atol"])
+        elif how == "eq":
+            ok = compare.python_equal(got, check["expected"])
+        else:
+            ok = compare.truthy(got) == (how == "truthy")
+    except RecursionError:
+        return "wrong_answer", shown, "returned value nested too deeply to compare"
     return ("pass" if ok else "wrong_answer"), shown, ""

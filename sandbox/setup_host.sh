@@ -5,7 +5,8 @@
 # - creates one unprivileged user per worker slot, ctrl-sbx0..ctrl-sbx$((N-1)) (default N=8), each with
 #   its own group, shell /bin/sh and home /var/lib/ctrl-sandbox/<user> (mode 700);
 # - lists them in /etc/firejail/firejail.users: firejail runs a user it does not allow *unsandboxed*
-#   (that is why the slot users are never `nobody`, which firejail never allows).
+#   (that is why the slot users are never `nobody`, which firejail never allows). NOTE: if the file did
+#   not exist, creating it means only the listed users (and root) may use firejail on this host.
 #
 # Usage: sudo sh sandbox/setup_host.sh [N_SLOTS]      then check: python -m sandbox doctor
 set -eu
@@ -54,5 +55,10 @@ while [ "$i" -lt "$N" ]; do
     fi
     i=$((i + 1))
 done
+
+# Creating firejail.users restricts firejail to the users it lists; keep the admin who ran us allowed.
+if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && ! grep -qx "$SUDO_USER" "$USERS_FILE"; then
+    echo "$SUDO_USER" >>"$USERS_FILE"
+fi
 
 echo "setup_host.sh: $N sandbox users ready (ctrl-sbx0..ctrl-sbx$((N - 1))), listed in $USERS_FILE"

@@ -152,9 +152,10 @@ def _case_frame(job, i, line, nonce, out_fd, err_fd, offs):
     """Turn the child's report line for case i into the frame sent to the supervisor."""
     try:
         rep = _loads(line)
-        assert _type(rep) is dict and rep.get("i") == i, "report for the wrong case"
-    except (ValueError, AssertionError) as e:
-        rep = {"garbled": str(e)}
+        if _type(rep) is not dict or rep.get("i") != i:
+            rep = {"garbled": "report for the wrong case"}
+    except (ValueError, RecursionError, MemoryError) as e:
+        rep = {"garbled": _type(e).__name__}
     ends = rep.get("off") if _type(rep.get("off")) is list and _len(rep["off"]) == 2 else [None, None]
     outs = []
     for k, fd in enumerate((out_fd, err_fd)):

@@ -156,6 +156,8 @@ ATTACKS = [
                            "code": "import math\nmath.isclose = lambda *a, **k: True\ndef f(x):\n    return 0.0",
                            "tests": {"kind": "assert", "setup": "import math", "cases": ["assert math.isclose(f(1), 5.0)"]}},
      {"wrong_answer"}),
+    ("deep_fake_report", call("import os\nline = b'{\"i\": 0, \"v\": ' + b'[' * 200000 + b']' * 200000 + b'}\\n'\n"
+                              "os.write(3, line)\nos._exit(0)\ndef f():\n    return 1", 1), {"runtime_error"}),
     ("swallow_assert", program("def f(x):\n    raise AssertionError('fine')",
                                "def check(candidate):\n    assert candidate(1) == 101\n"), {"runtime_error"}),
 ]
