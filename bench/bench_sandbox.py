@@ -24,7 +24,6 @@ harnesses; every disagreement is listed.
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib.util
 import json
 import os

@@ -30,6 +30,7 @@ import collections
 import dataclasses
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -290,6 +291,9 @@ def run(store: Store, config: ExecuteConfig, *, rollouts: str, problems: str | N
     result.metrics = summarize(store.read_table(TABLE, result.key))
     if not result.cached and state["cases"]:
         result.metrics["cases_per_s"] = round(rate()["cases/s"], 2)
+    m = result.metrics
+    log.info("executions %s: %d rows, pass rates %s, sandbox errors %d, isolation %s",
+             result.key, result.rows, m["pass_rate"], m["sandbox_errors"], m["isolation"])
     return result
 
 
@@ -341,8 +345,11 @@ def _cmd(args: argparse.Namespace) -> int:
               f" {reference.summary(store, ref.key)}")
         rollouts = ref.key
     if not rollouts:
-        raise SystemExit("ctrl execute: pass --rollouts KEY, or --problems KEY --reference "
-                         "(see `ctrl runs` for keys)")
+        rollouts = store.latest_key("rollouts")
+        if not rollouts:
+            raise SystemExit(f"ctrl execute: no rollouts artifact in {store.root}; pass "
+                             "--rollouts KEY, or --problems KEY --reference (see `ctrl runs`)")
+        print(f"using the newest rollouts artifact {rollouts}")
     try:
         config = ExecuteConfig(test_sets=tuple(s.strip() for s in args.test_sets.split(",")),
                                isolation=args.isolation, workers=args.workers,
@@ -350,10 +357,12 @@ def _cmd(args: argparse.Namespace) -> int:
                                max_sandbox_error_frac=args.max_sandbox_error_frac)
     except ConfigError as e:
         raise SystemExit(f"ctrl execute: {e}")
+    from sandbox import SandboxUnavailable
+
     try:
         result = run(store, config, rollouts=rollouts, problems=problems)
-    except SandboxFailure as e:
-        print(f"ctrl execute: {e}")
+    except (SandboxFailure, SandboxUnavailable) as e:
+        print(f"ctrl execute: {e}", file=sys.stderr)
         return 3
     print_summary(result)
     return 0
@@ -364,7 +373,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("execute", help="run rollouts on their tests in the sandbox "
                               "(writes `executions`)", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rollouts", help="rollouts artifact key")
+    p.add_argument("--rollouts", help="rollouts artifact key (default: the newest)")
     p.add_argument("--problems", help="problems artifact key (default: the rollouts' input)")
     p.add_argument("--test-sets", default="public,private", help="comma list (public,private)")
     p.add_argument("--workers", type=int, default=None, help="parallel sandbox processes")
