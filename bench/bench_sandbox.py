@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_row(name, "ctrl sandbox", samples, ours, base))
         details[name] = {s: {"statuses": ours["statuses"][s], "stderr": ours["stderr"][s]}
                          for s in rows[-1]["disagreements"]}
-    notes = [note,
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    notes = [note, f"load average after the run: {load} (1, 5, 15 min)",
              f"{os.cpu_count()} CPU cores (shared with other jobs: absolute numbers are noisy; "
              "both harnesses ran in the same process, one after the other)",
              f"workers={args.workers} for both; time-out {args.timeout} s (MBPP: "

@@ -121,6 +121,7 @@ def test_rollouts_without_code_get_rows_not_dropped(store, problems, refs):
 def test_sandbox_errors_are_counted_apart_and_fail_loudly(store, problems, refs):
     probs = store.read_table("problems", problems).to_pylist()
     probs[0]["private_tests"] = "{not json"  # our data is broken, not the candidate
+    probs[1]["private_tests"] = json.dumps({"kind": "bogus", "cases": ["x"]})  # sandbox refuses
     bad = put_problems(store, probs, name="broken-tests")
     rolls = [dict(r) for r in store.read_table("rollouts", refs).to_pylist()]
     key = put_rollouts(store, rolls, bad)
@@ -129,13 +130,17 @@ def test_sandbox_errors_are_counted_apart_and_fail_loudly(store, problems, refs)
     assert store.latest_key("executions") is None  # nothing committed
     res = execute.run(store, ExecuteConfig(max_sandbox_error_frac=0.5), rollouts=key)
     rows = first_rows(store, res.key)
+    assert len(rows) == 24  # nothing dropped
     errs = [r for r in rows if r["status"] == "sandbox_error"]
-    assert len(errs) == 3  # canonical + 2 broken of the problem with broken tests, private set
+    # canonical + 2 broken of each of the 2 problems with broken tests, private set only
+    assert len(errs) == 6 and {r["test_set"] for r in errs} == {"private"}
+    assert {r["problem_id"] for r in errs} == {probs[0]["problem_id"], probs[1]["problem_id"]}
     assert all(r["passed"] is None for r in errs)  # unknown, never scored as a failure
-    assert res.metrics["sandbox_errors"] == 3
-    # pass rates exclude them: canonical/private is still 100% over the 3 judged problems
+    assert any("bogus" in r["cases"][0]["stderr"] for r in errs)  # the sandbox's own reason
+    assert res.metrics["sandbox_errors"] == 6
+    # pass rates exclude them: canonical/private is still 100% over the 2 judged problems
     assert res.metrics["pass_rate"]["canonical/private"] == 1.0
-    assert res.metrics["status_counts"]["sandbox_error"] == 3
+    assert res.metrics["status_counts"]["sandbox_error"] == 6
 
 
 def test_cli_reference_then_execute(store, problems, capsys):
