@@ -112,6 +112,13 @@ def resolve_model(store: Any, model: str) -> str:
     return _resolve(model)
 
 
+def fingerprint(model_path: str) -> str:
+    """The weights' fingerprint (``ctrl.generation.model_fingerprint``) for artifact keys."""
+    from ctrl.generation import model_fingerprint
+
+    return model_fingerprint(model_path)
+
+
 def load_inputs(store: Any, *, rollouts: str, problems: str, executions: str | None = None,
                 test_set: str = "private") -> tuple[list[dict], dict, dict]:
     """(rollout rows, problems by id, execution by rollout id) from the store."""
@@ -277,6 +284,9 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
     left_out = balance(usable, {r["rollout_id"]: bool(execs[r["rollout_id"]]["passed"])
                                 for r in usable}, cfg.balance_correct, cfg.seed)
     model = resolve_model(store, cfg.model) if cfg.synthesizer == "model" else "template"
+    inputs = {"rollouts": rollouts, "executions": executions, "problems": problems}
+    if cfg.synthesizer == "model":  # the weights, not just the name, key the output
+        inputs["model"] = fingerprint(model)
     box: dict = {}
 
     def counts() -> dict:
@@ -284,8 +294,7 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
 
     return materialize(
         store, stage="critique", table="critiques", version=VERSION, config=to_dict(cfg),
-        inputs={"rollouts": rollouts, "executions": executions, "problems": problems},
-        items=lambda: _group_by_problem(rows), shard_size=cfg.shard_size, schema=SCHEMA,
+        inputs=inputs, items=lambda: _group_by_problem(rows), shard_size=cfg.shard_size, schema=SCHEMA,
         process=lambda g: _synthesize_shard(g, cfg=cfg, probs=probs, execs=execs,
                                             left_out=left_out, model=model, box=box),
         extra=counts, desc="critique")
@@ -316,7 +325,7 @@ def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
                      critique=t[0], judgment=parse_judgment(t[0]))
                 for r, p, t in zip(chunk, prompts, texts)]
 
-    inputs = {"rollouts": rollouts, "problems": problems}
+    inputs = {"rollouts": rollouts, "problems": problems, "model": fingerprint(model)}
     conf = to_dict(cfg) | {"rollout_ids": sorted(rollout_ids) if rollout_ids is not None else None}
     return materialize(store, stage="criticize", table="critiques", version=CRITIC_VERSION,
                        config=conf, inputs=inputs, items=rows, process=shard,

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
-from ctrl.critique import CriticConfig, criticize, load_inputs
+from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs, resolve_model
 from ctrl.metrics import bootstrap, pass_at_1, point_metrics
 from ctrl.revise import ReviseConfig
 from ctrl.revise import run as revise_run
@@ -216,6 +216,10 @@ def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions
 
     inputs = {"problems": problems, "rollouts": rollouts, "executions": executions,
               "critic": critic_label(critic)}
+    if inputs["critic"] != "none":  # the weights, not just the names, key the results
+        inputs["generator_weights"] = fingerprint(resolve_model(store, cfg.generator))
+        critic_model = cfg.generator if critic == "self" else str(critic)
+        inputs["critic_weights"] = fingerprint(resolve_model(store, critic_model))
     conf = to_dict(cfg)
     key = artifact_key("evaluate", VERSION, conf, inputs)
     if store.has_table("eval_results", key):

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
-from ctrl.critique import _generate, load_inputs, resolve_model
+from ctrl.critique import _generate, fingerprint, load_inputs, resolve_model
 from ctrl.stage import StageResult, materialize
 
 log = logging.getLogger("ctrl.revise")
@@ -120,7 +120,7 @@ def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
     conf = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
     return materialize(store, stage="revise", table="revisions", version=VERSION, config=conf,
                        inputs={"critiques": critiques, "problems": problems,
-                               "rollouts": rollouts},
+                               "rollouts": rollouts, "model": fingerprint(model)},
                        items=crit, process=process, shard_size=cfg.shard_size, schema=SCHEMA,
                        desc="revise")
 

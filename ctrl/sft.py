@@ -31,7 +31,7 @@ import pyarrow as pa
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages
-from ctrl.critique import resolve_model
+from ctrl.critique import fingerprint, resolve_model
 from ctrl.stage import StageResult, materialize
 from storage import artifact_key
 
@@ -251,6 +251,8 @@ def run(store: Any, cfg: SFTConfig, *, critiques: str, problems: str, rollouts: 
     inputs = {"sft_examples": ex.key}
     if cfg.resume_from:
         inputs["resume_from"] = cfg.resume_from
+    else:
+        inputs["base_model"] = fingerprint(resolve_model(store, cfg.model))
     key = artifact_key("sft", VERSION, to_dict(cfg), inputs)
     if store.has_model(key):
         m = store.read_model_manifest(key)
