@@ -315,7 +315,8 @@ def summarize(table: pa.Table) -> dict[str, Any]:
         if r["passed"] is not None:
             groups[("*", r["test_set"])].append(r["passed"])
             groups[(r["model"] or "?", r["test_set"])].append(r["passed"])
-    out["pass_rate"] = {f"{m}/{ts}": round(sum(v) / len(v), 4) for (m, ts), v in sorted(groups.items())}
+    out["pass_rate"] = {f"{m}/{ts}": round(sum(v) / len(v), 4)
+                        for (m, ts), v in sorted(groups.items())}
     return out
 
 
@@ -338,10 +339,13 @@ def _cmd(args: argparse.Namespace) -> int:
     store = Store()
     rollouts, problems = args.rollouts, args.problems
     if args.reference:
+        problems = problems or store.latest_key("problems")
         if not problems:
-            raise SystemExit("ctrl execute --reference needs --problems KEY (see `ctrl runs`)")
+            raise SystemExit(f"ctrl execute --reference: no problems artifact in {store.root}; "
+                             "run `ctrl ingest --source mbpp` first or pass --problems KEY")
         ref = reference.run(store, reference.config_from_args(args), problems=problems)
-        print(f"rollouts {ref.key}: {ref.rows} reference rollouts{' (cached)' if ref.cached else ''}"
+        cached = " (cached)" if ref.cached else ""
+        print(f"rollouts {ref.key}: {ref.rows} reference rollouts{cached}"
               f" {reference.summary(store, ref.key)}")
         rollouts = ref.key
     if not rollouts:

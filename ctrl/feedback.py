@@ -165,7 +165,8 @@ def _case_for_hint(case: dict, max_chars: int, code: str | None) -> str:
         src = failing_source_line(case.get("stderr", ""), code)
         if src:
             parts.append(f"Failing line: {_clip(src, max_chars)}")
-        parts.append(f"Error: {_clip(error_line(case.get('stderr', ''), code) or 'the program crashed', max_chars)}")
+        err = error_line(case.get("stderr", ""), code) or "the program crashed"
+        parts.append(f"Error: {_clip(err, max_chars)}")
         return "\n".join(parts)
     if case.get("expected") not in (None, ""):
         parts.append(f"Expected output:\n{_clip(case['expected'], max_chars)}")
@@ -236,7 +237,8 @@ def ctrl_hint(execution: dict, *, seed: int, max_chars: int = 600,
     if kind == "all_fail":
         text = (f"The solution fails every one of the {n} tests. The approach is wrong: rather "
                 "than patching it, start afresh with a different approach.")
-        errs = {error_line(c.get("stderr", ""), code) for c in cases if c.get("status") == "runtime_error"}
+        errs = {error_line(c.get("stderr", ""), code) for c in cases
+                if c.get("status") == "runtime_error"}
         if len(errs) == 1 and all(c.get("status") == "runtime_error" for c in cases):
             text += f"\nEvery run raised: {_clip(errs.pop(), max_chars)}"
         return kind, text
@@ -323,7 +325,8 @@ def rlef_feedback(execution: dict, *, max_tokens: int = 1024,
         blocks.append(block)
         budget -= count(block) + 2
     omitted = len(failing) - len(blocks)
-    tail = [f"({omitted} more failing test{'s' if omitted > 1 else ''} not shown.)"] if omitted else []
+    plural = "s" if omitted > 1 else ""
+    tail = [f"({omitted} more failing test{plural} not shown.)"] if omitted else []
     return "\n\n".join([header, *blocks, *tail, RETRY_REQUEST])
 
 

@@ -143,9 +143,11 @@ def _ctrl_perturb(v):
 '''
 
 _WRAPPERS = {
-    "wrong_result": "def {f}(*args, **kwargs):\n    return _ctrl_perturb(_ctrl_original(*args, **kwargs))\n",
+    "wrong_result": ("def {f}(*args, **kwargs):\n"
+                     "    return _ctrl_perturb(_ctrl_original(*args, **kwargs))\n"),
     "return_none": "def {f}(*args, **kwargs):\n    return None\n",
-    "raise": "def {f}(*args, **kwargs):\n    raise RuntimeError('deliberately broken reference solution')\n",
+    "raise": ("def {f}(*args, **kwargs):\n"
+              "    raise RuntimeError('deliberately broken reference solution')\n"),
     "infinite_loop": "def {f}(*args, **kwargs):\n    while True:\n        pass\n",
 }
 
@@ -247,7 +249,9 @@ def reference_rows(problem: dict, config: ReferenceConfig) -> list[dict]:
     code = canonical_code(problem)
     if code is None:
         return []
-    rows = [_row(problem, "canonical", 0, code, None, config.seed)] if config.include_canonical else []
+    rows = []
+    if config.include_canonical:
+        rows.append(_row(problem, "canonical", 0, code, None, config.seed))
     for i in range(config.n_broken):
         for mutation in _pick(config.seed, problem["problem_id"], i, config.mutations):
             broken = broken_code(problem, code, mutation)
