@@ -54,6 +54,9 @@ def _doctor(args) -> int:
         return 1
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+    slot = judge_mod._pool(1, mode)[0]
+    print(f"{'ok  ' if slot.home_bounded else 'warn'}  home is a {jail.HOME_MB} MB tmpfs: "
+          f"{'yes' if slot.home_bounded else 'no (mount failed; see the log): disk use is bounded per file only'}")
     res = judge_mod.judge([{"id": "doctor", "code": "print(input()[::-1])",
                             "tests": {"kind": "stdin", "cases": [{"input": "abc\n", "output": "cba"}]}}])[0]
     print(f"{'ok  ' if res['passed'] else 'FAIL'}  a benign sample passes in the jail: "
