@@ -28,15 +28,20 @@ def one_torch_thread():
 
 
 
-@pytest.fixture
-def bench(store):
+def _bench(store, only: str = "") -> dict:
     """Problems + hand-written solutions, executed for real by the executions stage."""
     problems = write(store, "problems", problem_rows(), "a" * 16)
-    solutions = [r for r in rollout_rows() if r["rollout_id"].endswith(VARIANTS)]
+    solutions = [r for r in rollout_rows() if r["rollout_id"].endswith(VARIANTS)
+                 and r["rollout_id"].startswith(only)]
     rollouts = write(store, "rollouts", solutions, "b" * 16)
     ex = execute(store, ExecuteConfig(test_sets=("private",), isolation="none"),
                  rollouts=rollouts, problems=problems)
     return dict(problems=problems, rollouts=rollouts, executions=ex.key)
+
+
+@pytest.fixture
+def bench(store):
+    return _bench(store)
 
 
 def _metrics(store, key):
@@ -81,7 +86,8 @@ def test_self_critic_eval_delta_identity_cis_and_report(store, bench):
     assert run(store, EvalConfig(**FAST), critic="self", **bench).cached
 
 
-def test_store_model_key_as_critic_and_two_rounds(store, bench, tmp_path):
+def test_store_model_key_as_critic_and_two_rounds(store, tmp_path):
+    bench = _bench(store, only="mbpp/3/")
     # a model artifact in the store (a copy of the default model) named by its key
     src = tmp_path / "critic"
     shutil.copytree(default_model_path(), src)
