@@ -170,3 +170,17 @@ def test_test_set_without_cases_is_no_tests_not_a_failure(store, problems, refs)
 
     canon = sorted((r for r in rows if r["model"] == "canonical"), key=lambda r: r["test_set"])
     assert merge_executions(canon)["passed"] is True  # the empty public set does not sink it
+
+
+def test_cli_fails_loudly_on_sandbox_errors(store, problems, refs, capsys):
+    from ctrl.cli import main
+
+    probs = store.read_table("problems", problems).to_pylist()
+    for p in probs:
+        p["public_tests"] = json.dumps({"kind": "bogus", "cases": ["x"]})
+    bad = put_problems(store, probs, name="all-bogus")
+    code = main(["execute", "--rollouts", refs, "--problems", bad, "--test-sets", "public"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "sandbox errors" in err and "re-run" in err  # says what happened and what to do
+    assert store.latest_key("executions") is None
