@@ -156,3 +156,23 @@ def test_ctrl_synthesize_command_uses_the_newest_inputs(store, capsys):
     n = store.sql("SELECT count(*) AS n FROM critiques WHERE critic_model = 'template'")
     assert n.column("n")[0].as_py() == 10
     assert main(["--home", store.root, "synthesize", "--set", "synthesizer=oops"]) == 2
+
+
+def test_hints_from_real_sandbox_executions_of_every_kind(store):
+    from ctrl.execute import ExecuteConfig
+    from ctrl.execute import run as execute
+    from test_critique_data import problem_rows, rollout_rows, write
+
+    problems = write(store, "problems", problem_rows(), "a" * 16)
+    rollouts = write(store, "rollouts", [r for r in rollout_rows()
+                                         if r["problem_id"] == "mbpp/3"], "b" * 16)
+    ex = execute(store, ExecuteConfig(test_sets=("private",), isolation="none", time_limit_s=0.5),
+                 rollouts=rollouts, problems=problems)
+    res = run(store, CritiqueConfig(synthesizer="template", balance_correct=0),
+              rollouts=rollouts, executions=ex.key, problems=problems)
+    rows = store.read_table("critiques", res.key).to_pylist()
+    kinds = {r["rollout_id"].rsplit("/", 1)[1]: r["hint_kind"] for r in rows}
+    assert kinds == EXPECTED_KIND
+    assert all(not r["dropped"] for r in rows)
+    partial = next(r for r in rows if r["hint_kind"] == "partial")
+    assert "is_not_prime(37)" in partial["hint"]
