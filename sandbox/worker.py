@@ -96,11 +96,14 @@ def _one_run(job, start, send):
     end = start + 1 if job["kind"] == "stdin" else _len(job["cases"])
     case_t0 = time.monotonic()
     status = rusage = None
+    r_open = True  # at EOF (the run's processes closed it) the pipe stays readable: stop selecting it
     while True:
         left = case_t0 + wall - time.monotonic()
-        wait = [r] + ([pidfd] if pidfd is not None else [])
+        wait = ([r] if r_open else []) + ([pidfd] if pidfd is not None else [])
         select.select(wait, [], [], max(0.0, min(left, 1.0 if pidfd is not None else 0.005)))
-        buf += _drain(r)
+        if r_open:
+            data, r_open = _drain(r)
+            buf += data
         while b"\n" in buf and i < end:
             line, buf = buf.split(b"\n", 1)
             frame = _case_frame(job, i, line, nonce, out_fd, err_fd, offs)
@@ -136,16 +139,18 @@ def _one_run(job, start, send):
 
 
 def _drain(fd):
-    chunks = []
-    while True:
+    """(bytes available now, False at EOF); stops after MAX_FRAME so a flood cannot pin the worker."""
+    chunks, size = [], 0
+    while size <= MAX_FRAME:
         try:
             data = os.read(fd, 1 << 20)
         except BlockingIOError:
-            break
+            return b"".join(chunks), True
         if not data:
-            break
+            return b"".join(chunks), False
         chunks.append(data)
-    return b"".join(chunks)
+        size += _len(data)
+    return b"".join(chunks), True
 
 
 def _case_frame(job, i, line, nonce, out_fd, err_fd, offs):
