@@ -21,6 +21,9 @@ Mutations (``MUTATIONS``), chosen per (problem, sample) deterministically from t
   that still pass, so they are not in the default set; the judge decides, as for any rollout.
 
 The wrapper mutations are guaranteed to fail unless a test expects exactly the broken value.
+Measured on HumanEval (164) + MBPP test (500) private tests in the sandbox: wrong_result,
+return_none and raise fail on 664/664; flip_comparison survives on 8/378 problems and off_by_one
+on 100/453 (equivalent mutants), which is why those two are opt-in.
 """
 
 from __future__ import annotations
