@@ -25,7 +25,7 @@ pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_e
   whose expected text has a '.' matches within abs or rel 1e-6; call values compared structurally
   (tuples = lists, NaN = NaN, bool only bool, atol default 1e-9 plus rel 1e-9).
 
-Design. One warm firejail per worker slot runs a small server (worker.py) under /usr/bin/python3 -I as
+Design. One warm firejail per worker slot runs a small server (worker.py) under /usr/bin/python3 -s -P as
 that slot's user; per item it forks a child (child.py) that sets rlimits and runs the cases, reporting
 on a pipe. Each process claims free slots through lock files, so concurrent judging processes share
 the 8 slot users safely. The supervisor (root, outside) decides every verdict from what it observed:

@@ -1,6 +1,6 @@
 """Jail slots: one warm firejail per worker slot, each run as its own unprivileged user.
 
-A `Slot` starts `/usr/bin/python3 -I -c <codec.py + worker.py>` inside firejail as `ctrl-sbx<N>`
+A `Slot` starts `/usr/bin/python3 -s -P` running codec/guard/child/worker.py inside firejail as `ctrl-sbx<N>`
 (created by `setup_host.sh`), with a clean environment and a size-bounded tmpfs as the only writable
 place (its home). It sends jobs over the worker's stdin and reads one JSON line per case back, with
 its own deadline on top of the worker's: a worker that stalls or dies is killed with every process
@@ -162,8 +162,10 @@ class Slot:
                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                # one thread per BLAS/OpenMP pool: threads count against the slot's RLIMIT_NPROC
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        # firejail caps each argument at 4 KB, so a one-line loader reads the worker's source first
-        argv = [PYTHON, "-I", "-c", "import sys,json;exec(compile(json.loads("
+        # firejail caps each argument at 4 KB, so a one-line loader reads the worker's source first.
+        # -s -P rather than -I: the environment is ours alone, and PYTHONHASHSEED=0 must apply so that
+        # set/dict-of-str order, hence printed output and verdicts, is the same in every slot and run.
+        argv = [PYTHON, "-s", "-P", "-c", "import sys,json;exec(compile(json.loads("
                 "sys.stdin.buffer.readline()),'<sandbox-worker>','exec'))"]
         kw: dict = {}
         if self.isolation == "firejail":

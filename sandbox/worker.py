@@ -1,6 +1,6 @@
 """The jailed worker: a small server that runs inside firejail as one slot user.
 
-It is started as `/usr/bin/python3 -I` with the concatenated sources of codec, guard, child and this
+It is started as `/usr/bin/python3 -s -P` with the concatenated sources of codec, guard, child and this
 file (read by a one-line loader), reads one job per line on fd 0 and answers one JSON line per
 case on fd 1, then `{"end": ...}`. Per job it forks a fresh child per *run* (all the value cases of
 an item, or one stdin case); the child sets its rlimits, runs the candidate and reports each case on

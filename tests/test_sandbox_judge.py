@@ -239,3 +239,11 @@ def test_stdin_exception_fails_only_its_case():
               {"kind": "stdin", "cases": [{"input": "0", "output": "1"}, {"input": "5", "output": "2"}]})
     assert statuses(res) == ["runtime_error", "pass"]
     assert "ZeroDivisionError" in res["cases"][0]["stderr"]
+
+
+@needs_jail
+def test_hash_order_is_deterministic_across_slots():
+    code = "print(list({'apple', 'banana', 'cherry', 'date', 'elder', 'fig'}))"
+    items = [{"id": k, "code": code, "tests": {"kind": "stdin", "cases": [{"input": "", "output": ""}]}} for k in range(6)]
+    outs = {r["cases"][0]["stdout"] for r in judge(items, workers=3)}
+    assert len(outs) == 1, outs
