@@ -231,7 +231,7 @@ def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions
     w = store.open_writer("eval_results", key, stage="evaluate", config=conf, inputs=inputs,
                           code_version=VERSION)
     w.write_shard(0, rows, schema=SCHEMA)
-    report = write_report(store, key, rows)
+    report = write_report(store, key, rows, conf, inputs)
     metrics = {r["metric"]: r["value"] for r in rows}
     extra = {"metrics": metrics, "report": report,
              **{k: v for k, v in info.items() if k != "groups"}}
@@ -246,15 +246,22 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{100 * v:.2f}"
 
 
-def comparison_rows(store: Any, key: str, rows: list[dict]) -> list[dict]:
-    """``rows`` plus the newest earlier eval rows per critic of the same benchmark/generator."""
+_SAMPLES = ("problems", "rollouts", "executions")
+
+
+def comparison_rows(store: Any, key: str, rows: list[dict], config: dict | None = None,
+                    inputs: dict | None = None) -> list[dict]:
+    """``rows`` plus the newest earlier eval rows per critic on the same samples (problems,
+    rollouts, executions), benchmark and generator, and with the same eval config."""
     if not rows:
         return []
     bench, gen = rows[0]["benchmark"], rows[0]["generator"]
     mine = {r["critic"] for r in rows}
     newest: dict[str, tuple[str, list[dict]]] = {}
     for m in store.manifests("eval_results"):
-        if m["key"] == key:
+        if m["key"] == key or (config is not None and m.get("config") != config):
+            continue
+        if inputs is not None and any(m["inputs"].get(k) != inputs.get(k) for k in _SAMPLES):
             continue
         other = [r for r in store.read_table("eval_results", m["key"]).to_pylist()
                  if r["benchmark"] == bench and r["generator"] == gen and r["critic"] not in mine]
@@ -307,12 +314,14 @@ def plot_pass1(rows: list[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
-def write_report(store: Any, key: str, rows: list[dict]) -> dict[str, str]:
-    """``report/report.md`` and ``report/pass1.png`` inside the eval artifact's directory."""
+def write_report(store: Any, key: str, rows: list[dict], config: dict | None = None,
+                 inputs: dict | None = None) -> dict[str, str]:
+    """``report/report.md`` and ``report/pass1.png`` inside the eval artifact's directory;
+    earlier evaluations of other critics on the same samples and config are included."""
     import os
     import tempfile
 
-    allrows = comparison_rows(store, key, rows)
+    allrows = comparison_rows(store, key, rows, config, inputs)
     title = f"{rows[0]['benchmark']} | generator {rows[0]['generator']}" if rows else "empty"
     md = (f"# Critique -> revision evaluation\n\n{title}; values in %, 95% bootstrap CI over "
           f"problems.\n\n{markdown_table(allrows)}\n")
