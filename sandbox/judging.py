@@ -92,14 +92,35 @@ def _pool(n: int, mode: str, wait_s: float = 600) -> list[jail.Slot]:
     return pool[:n]
 
 
-def shutdown() -> None:
-    """Stop every jail of this process and release its slots (also run at exit)."""
+def _release_slots() -> None:
     with _LOCK:
         for slots in _POOL.values():
             for s in slots:
                 s.release()
         _POOL.clear()
+
+
+def shutdown() -> None:
+    """Stop every jail of this process and release its slots (also run at exit)."""
+    with _LOCK:
+        if _IDLE["timer"] is not None:
+            _IDLE["timer"].cancel()
+        _release_slots()
         _PROVEN.clear()
+
+
+# Slots idle this long go back to other processes on the host (a training loop calling judge()
+# again and again keeps its jails warm).
+IDLE_RELEASE_S = float(os.environ.get("CTRL_SANDBOX_IDLE_S", "60"))
+_IDLE: dict = {"timer": None}
+
+
+def _arm_idle_release() -> None:
+    if _IDLE["timer"] is not None:
+        _IDLE["timer"].cancel()
+    _IDLE["timer"] = threading.Timer(IDLE_RELEASE_S, _release_slots)
+    _IDLE["timer"].daemon = True
+    _IDLE["timer"].start()
 
 
 atexit.register(shutdown)
@@ -138,6 +159,8 @@ def judge(items: list[dict], *, workers: int | None = None, isolation: str = "au
             todo.append(k)
     if todo:
         with _LOCK:
+            if _IDLE["timer"] is not None:
+                _IDLE["timer"].cancel()
             prove(mode)
             slots = _pool(max(1, min(workers or default_workers(), jail.MAX_SLOTS, len(todo))), mode)
             queue, qlock = list(reversed(todo)), threading.Lock()
@@ -156,6 +179,7 @@ def judge(items: list[dict], *, workers: int | None = None, isolation: str = "au
             drive(slots[0])
             for t in threads:
                 t.join()
+            _arm_idle_release()
     return results
 
 
