@@ -316,9 +316,11 @@ def rlef_feedback(execution: dict, *, max_tokens: int = 1024,
     field_chars = max(60, min(1200, budget))
     blocks: list[str] = []
     for i, case in failing:
+        # the first failing test may be clipped hard; later ones are left out rather than mangled
+        floor = 60 if not blocks else 200
         block = _rlef_case(i, case, field_chars, execution, code)
-        while count(block) > budget and field_chars > 60:
-            field_chars = max(60, field_chars // 2)
+        while count(block) > budget and field_chars > floor:
+            field_chars = max(floor, field_chars // 2)
             block = _rlef_case(i, case, field_chars, execution, code)
         if count(block) + 2 > budget:
             break
