@@ -39,7 +39,8 @@ Threat model.
 Covered (tests/test_sandbox_hostile.py has one attack per property):
 - escape: no network (--net=none), read-only filesystem except a fresh 128 MB tmpfs home per jail
   start, wiped after each item; /tmp, /var/tmp, /dev/shm read-only; /home, /root, /opt, the repo and
-  the cwd hidden; unprivileged per-slot uid (root-only files unreadable), all capabilities dropped,
+  the cwd hidden, and so are unix sockets under /run, /var/run, /tmp (docker.sock, dbus, databases:
+  --net=none does not cover those); unprivileged per-slot uid (root-only files unreadable), all capabilities dropped,
   no_new_privs, seccomp, no root in the namespace, clean environment (no secrets inherited).
 - resources: RLIMIT_AS/CPU/FSIZE/NOFILE per run, RLIMIT_NPROC per slot uid, wall clock enforced by
   the worker and, above it, by the supervisor; after every item all other processes of the jail are
@@ -58,6 +59,7 @@ Not covered:
 - test code itself is trusted: it runs in the jail (never on the host) but we assume it is not hostile.
   Arguments the test passes to the candidate must be plain data (or values the candidate returned).
 - reading world-readable files (e.g. /etc, /usr, /var/lib); keep secrets out of world-readable paths.
+- unix sockets created after a jail started, or outside /run, /var/run, /tmp (jails restart after 60 s idle).
 """
 
 from sandbox.jail import SandboxUnavailable

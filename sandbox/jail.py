@@ -19,6 +19,7 @@ import pwd
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -31,7 +32,8 @@ MAX_SLOTS = 8
 HOME_MB = 128  # size of each slot's tmpfs home: bounds what a candidate can write
 NPROC = 48  # processes per slot uid, host-wide (worker and firejail included)
 HIDDEN = ["/home", "/root", "/mnt", "/media", "/srv", "/opt", "/run/user", "/var/mail", "/var/spool",
-          "/var/log", "/var/backups", "/var/cache", "/boot"]
+          "/var/log", "/var/backups", "/var/cache", "/boot", "/run/dbus", "/run/systemd", "/run/postgresql",
+          "/run/mysqld", "/run/docker", "/run/containerd", "/run/xpra", "/run/screen", "/run/sshd"]
 READ_ONLY = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"]
 _HERE = pathlib.Path(__file__).resolve().parent
 
@@ -72,7 +74,27 @@ def firejail_argv(home: str) -> list[str]:
     for p in dict.fromkeys(hide):
         if os.path.isdir(p) and not _is_system_dir(p) and not BASE.startswith(p.rstrip("/") + "/"):
             argv.append(f"--blacklist={p}")
+    # --net=none does not cover unix sockets on the filesystem (docker.sock, dbus, databases): hide them
+    argv += [f"--blacklist={p}" for p in _host_sockets()]
     return argv + ["--"]
+
+
+def _host_sockets() -> list[str]:
+    """Unix socket files under /run, /var/run and /tmp (3 levels deep) that a jail must not reach."""
+    found = []
+    for top in ("/run", "/var/run", "/tmp"):
+        for root, dirs, files in os.walk(top):
+            depth = root[len(top):].count("/")
+            if depth >= 3 or os.path.realpath(root).startswith(BASE):
+                dirs[:] = []
+            for name in files + dirs:
+                path = os.path.join(root, name)
+                try:
+                    if stat.S_ISSOCK(os.lstat(path).st_mode) and "," not in path:
+                        found.append(path)
+                except OSError:  # vanished while we looked
+                    continue
+    return sorted(set(found))
 
 
 def _is_system_dir(p: str) -> bool:

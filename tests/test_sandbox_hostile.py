@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pathlib
 import secrets
+import socket
 
 import pytest
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.skipif(
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SECRET = secrets.token_hex(12)
 CANARY = os.path.join(jail.BASE, f".test-canary-{SECRET[:8]}")
+HOST_SOCKET = f"/run/ctrl-test-{SECRET[:8]}.sock"
 TRAPS = ["/tmp/ctrl-pwned", "/var/tmp/ctrl-pwned", "/dev/shm/ctrl-pwned", f"{jail.BASE}/ctrl-pwned",
          str(REPO / "ctrl-pwned"), "/ctrl-pwned"]
 BENIGN = {"id": "benign", "code": "def f(x):\n    return x * 2\n",
@@ -37,8 +39,14 @@ def host():
         f.write(SECRET)
     os.chmod(CANARY, 0o600)
     os.environ["CTRL_TEST_SECRET"] = SECRET
+    server = socket.socket(socket.AF_UNIX)  # a world-writable host service, like docker.sock
+    server.bind(HOST_SOCKET)
+    os.chmod(HOST_SOCKET, 0o777)
+    server.listen(1)
     judging.shutdown()
     yield
+    server.close()
+    os.unlink(HOST_SOCKET)
     os.environ.pop("CTRL_TEST_SECRET", None)
     os.unlink(CANARY)
 
@@ -70,6 +78,12 @@ ATTACKS = [
                      "    return 'online'", "online"), {"runtime_error"}),
     ("network_unix_abstract", call("def f():\n    import socket\n    s = socket.socket(socket.AF_UNIX)\n"
                                    "    s.connect('\\0/tmp/.X11-unix/X0')\n    return 'x11'", "x11"), {"runtime_error"}),
+    ("host_unix_socket", call(f"def f():\n    import socket\n    s = socket.socket(socket.AF_UNIX)\n"
+                              f"    s.connect({HOST_SOCKET!r})\n    return 'connected'", "connected"), {"runtime_error"}),
+    ("signal_everything", call("import os\ndef f():\n    os.kill(-1, 9)\n    return 1", 2), {"runtime_error"}),
+    ("read_other_slots", call(f"import os\ndef f():\n    n = 0\n    for d in os.listdir({jail.BASE!r}):\n"
+                              f"        try:\n            n += len(os.listdir(os.path.join({jail.BASE!r}, d)))\n"
+                              "        except OSError:\n            pass\n    return n", 12345), {"wrong_answer"}),
     ("read_canary_file", call(f"def f():\n    return open({CANARY!r}).read()", SECRET), {"runtime_error"}),
     ("read_env_secret", call("import os\ndef f():\n    return os.environ.get('CTRL_TEST_SECRET', 'none')", SECRET),
      {"wrong_answer"}),
