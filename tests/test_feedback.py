@@ -126,3 +126,14 @@ def test_merge_executions_concatenates_and_keeps_sandbox_errors_apart():
     assert m2["passed"] is None and m2["status"] == "sandbox_error"
     with pytest.raises(ValueError, match="different rollouts"):
         merge_executions([pub, dict(priv, rollout_id="other")])
+
+
+def test_rlef_later_tests_are_omitted_not_mangled():
+    tb = TRACE + "ValueError: " + "x" * 3000  # a very long exception message per failing test
+    ex = execution(*[case("runtime_error", inp=f"in{i}", stderr=tb) for i in range(5)])
+    text = rlef_feedback(ex, max_tokens=400)
+    shown = [i for i in range(5) if f"Input:\nin{i}" in text]
+    assert shown and shown == list(range(len(shown)))  # failing tests in order, a prefix
+    assert "more failing test" in text
+    for block in text.split("\n\nTest ")[2:]:  # tests after the first keep a readable error
+        assert block.count("x") >= 100, block
