@@ -120,6 +120,8 @@ ATTACKS = [
      {"runtime_error"}),
     ("disk_fill", call("def f():\n    with open('big', 'wb') as o:\n        while True:\n"
                        "            o.write(b'x' * 2**20)\n", 1), {"runtime_error", "output_limit"}),
+    ("lock_home", call("import os\ndef f():\n    os.makedirs('a/b')\n    os.chmod('a/b', 0)\n    os.chmod('a', 0)\n"
+                       "    os.chmod('.', 0)\n    return 1", 2), {"wrong_answer"}),
     ("huge_output", stdin("while True:\n    print('x' * 10**6)", "x"), {"output_limit"}),
     ("stack_smash", call("import sys\nsys.setrecursionlimit(10**7)\ndef f(n=0):\n    return f(n + 1)", 1),
      {"runtime_error", "memory_limit", "timeout"}),
