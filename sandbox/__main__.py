@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     j = sub.add_parser("judge", help="judge a JSONL file of items, one result line per item, same order")
     j.add_argument("input", help="JSONL file of items ('-' for stdin)")
     j.add_argument("-o", "--output", help="JSONL results (default: stdout)")
-    j.add_argument("--workers", type=int, default=None, help="parallel jails (default: CPUs, at most 8)")
+    j.add_argument("--workers", type=int, default=None, help="parallel jails (default: 2 per CPU, at most 8)")
     j.add_argument("--isolation", choices=["auto", "firejail", "none"], default="auto",
                    help="'none' runs untrusted code without isolation (logged loudly, recorded per result)")
     j.set_defaults(func=_judge)

@@ -127,7 +127,8 @@ atexit.register(shutdown)
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, jail.MAX_SLOTS))
+    """Two jails per CPU (a jail waits on the supervisor half the time), at most MAX_SLOTS."""
+    return max(1, min(2 * (os.cpu_count() or 1), jail.MAX_SLOTS))
 
 
 def judge(items: list[dict], *, workers: int | None = None, isolation: str = "auto") -> list[dict]:
@@ -135,7 +136,7 @@ def judge(items: list[dict], *, workers: int | None = None, isolation: str = "au
 
     Args:
         items: dicts `{"id", "code", "tests", "time_limit_s", "memory_mb"}` (see sandbox/__init__.py).
-        workers: jails run in parallel (default: CPU count, at most 8).
+        workers: jails run in parallel (default: 2 per CPU, at most 8).
         isolation: "auto"/"firejail" (refuse unless isolation is proven) or "none" (rlimits only).
     Returns:
         One result dict per item, in order: `{"id", "passed", "n_cases", "n_passed", "cases",
