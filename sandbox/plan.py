@@ -9,6 +9,7 @@ split so the jail only evaluates EXPR. What cannot be split runs in the jail as 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -82,6 +83,25 @@ def plan(item) -> Plan:
         raise BadItem(f"tests must be an object with a 'kind', got {type(tests).__name__}")
     tl = _num(item, "time_limit_s", DEFAULT_TIME_S, 0.05, MAX_TIME_S)
     mem = _num(item, "memory_mb", DEFAULT_MEMORY_MB, MIN_MEMORY_MB, MAX_MEMORY_MB)
+    try:  # GRPO judges many samples against the same tests: parse them once
+        key = json.dumps(tests, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise BadItem(f"tests must be JSON data ({e})") from e
+    cached = _tests_plan(key)
+    p = Plan(job=dict(cached.job), checks=cached.checks, rule=cached.rule)
+    p.job.update(code=code, time_limit_s=tl, memory_mb=int(mem), wall_s=tl * WALL_FACTOR + WALL_SLACK_S)
+    if not code.strip():
+        p.verdict = ("syntax_error", "empty code: there is no program to run")
+    elif len(code.encode("utf-8", "replace")) > MAX_CODE:
+        p.verdict = ("runtime_error", f"code is {len(code.encode('utf-8', 'replace'))} bytes, over the "
+                     f"limit of {MAX_CODE}; not run")
+    return p
+
+
+@functools.lru_cache(maxsize=4096)
+def _tests_plan(key: str) -> Plan:
+    """The code-independent part of a plan (raises BadItem); callers must not mutate what it returns."""
+    tests = json.loads(key)
     kind = tests.get("kind")
     builders = {"stdin": _stdin, "call": _call, "assert": _assert, "program": _program}
     if kind not in builders:
@@ -89,12 +109,6 @@ def plan(item) -> Plan:
     p = builders[kind](tests)
     # Verdicts decided in the jail (truth values, whole statements) need the two-process mode (guard.py)
     p.job["guarded"] = any(c["how"] in ("truthy", "falsy", "jail") for c in p.checks)
-    p.job.update(code=code, time_limit_s=tl, memory_mb=int(mem), wall_s=tl * WALL_FACTOR + WALL_SLACK_S)
-    if not code.strip():
-        p.verdict = ("syntax_error", "empty code: there is no program to run")
-    elif len(code.encode("utf-8", "replace")) > MAX_CODE:
-        p.verdict = ("runtime_error", f"code is {len(code.encode('utf-8', 'replace'))} bytes, over the "
-                     f"limit of {MAX_CODE}; not run")
     return p
 
 
