@@ -3,7 +3,9 @@
 A process keeps one pool of slots per isolation mode, started on first use and reused by later
 calls (a jail start costs ~0.2 s; a sample then costs a fork). Slot users are machine-wide: each
 process claims free slots with a lock file (`jail.claim`), so concurrent judging processes on one
-host share the 8 slots and wait when all are taken.
+host share the 8 slots and wait when all are taken; slots idle for CTRL_SANDBOX_IDLE_S (60 s) are
+released. The first use in a process runs the isolation self-test (selftest.py) and refuses to run
+anything if it fails.
 """
 
 from __future__ import annotations
