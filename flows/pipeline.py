@@ -120,7 +120,8 @@ def ctrl(preset: PresetName = "default", until: StageName = pipeline.STEPS[-1].n
 
 @flow(name="ctrl-retrain", validate_parameters=True)
 def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[str, Any]]] = None,
-            home: Optional[str] = None, gpu_pool: Optional[str] = None) -> dict[str, Any]:
+            home: Optional[str] = None, gpu_pool: Optional[str] = None,
+            until: StageName = pipeline.STEPS[-1].name) -> dict[str, Any]:
     """Retrain the critic on new data, continuing from the newest SFT checkpoint.
 
     Ingest re-reads the sources (new or changed data gives new keys; unchanged data is a cache
@@ -130,6 +131,9 @@ def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[s
     Every run's artifacts are rows of the ``runs`` view (compare them in SQL).
     """
     log = get_run_logger()
+    if pipeline.STEP_NAMES.index(until) < pipeline.STEP_NAMES.index("sft"):
+        raise ConfigError(f"retrain: until={until!r} stops before sft; use sft or a later stage "
+                          f"of {pipeline.STEP_NAMES}")
     data = run_stages(_plan(preset, "critique", overrides), home, gpu_pool)
     newest, needed = pipeline.retrain_needed(Store(home), data["critique"]["key"])
     if not needed:
@@ -137,6 +141,6 @@ def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[s
                  "nothing to train", newest, data["critique"]["key"])
         return {**data, "retrained": False, "resume_from": newest}
     log.info("retrain: sft resumes from %s", newest or "the base model (no checkpoint yet)")
-    out = ctrl(preset=preset, overrides=pipeline.with_resume(Store(home), overrides), home=home,
-               gpu_pool=gpu_pool)
+    out = ctrl(preset=preset, until=until, overrides=pipeline.with_resume(Store(home), overrides),
+               home=home, gpu_pool=gpu_pool)
     return {**out, "retrained": True, "resume_from": newest}

@@ -110,3 +110,24 @@ def test_each_stage_publishes_prefect_artifacts(prefect_server, tmp_path):
     assert preview["type"] == "table" and "problem_id" in str(preview["data"])
     report = latest_artifact("ctrl-report")
     assert out["run"] in report["description"] and out["ingest"]["key"] in report["data"]
+
+
+def test_retrain_continues_from_the_newest_checkpoint_and_skips_without_new_data(
+        prefect_server, tmp_path):
+    from flows.pipeline import retrain
+    from storage import Store
+
+    home = str(tmp_path / "root")
+    small = {**FAST, "ingest": {"limit": 2}}
+    first = retrain(preset="tiny", overrides=small, home=home, until="sft")
+    assert first["retrained"] and first["resume_from"] is None
+    again = retrain(preset="tiny", overrides=small, home=home, until="sft")
+    assert not again["retrained"] and again["resume_from"] == first["sft"]["key"]
+    grown = retrain(preset="tiny", overrides={**FAST, "ingest": {"limit": 3}}, home=home,
+                    until="sft")
+    assert grown["retrained"] and grown["resume_from"] == first["sft"]["key"]
+    m = Store(home).read_model_manifest(grown["sft"]["key"])
+    assert m["inputs"]["resume_from"] == first["sft"]["key"]
+    assert m["config"]["resume_from"] == first["sft"]["key"]
+    runs = Store(home).sql("SELECT artifact FROM models ORDER BY created_at").column(0).to_pylist()
+    assert runs == [first["sft"]["key"], grown["sft"]["key"]]  # both comparable in SQL

@@ -199,3 +199,22 @@ def test_two_workers_one_pool_two_concurrent_runs_one_root(pool, worker_env, tmp
                        "ORDER BY n").column("n").to_pylist()
     assert counts == [2, 3]
     assert store.sql("SELECT count(DISTINCT artifact) AS n FROM rollouts").column("n")[0].as_py() == 2
+
+
+def test_gpu_stage_runs_as_its_own_deployment_on_the_gpu_pool(prefect_server, worker_env,
+                                                               tmp_path):
+    from flows.deploy import register
+    from flows.pipeline import ctrl
+
+    gpu_pool = f"gpu-{uuid.uuid4().hex[:6]}"
+    register(work_pool=f"ctrl-{uuid.uuid4().hex[:6]}", gpu_pool=gpu_pool)
+    home = str(tmp_path / "root")
+    w = Worker(gpu_pool, tmp_path / "gpu-worker.log", worker_env)
+    try:  # the pipeline runs here; its rollout stage (the model) runs on the gpu pool's worker
+        out = ctrl(preset="tiny", until="rollout", home=home, gpu_pool=gpu_pool, report=False)
+    finally:
+        w.stop()
+    log = w.log.read_text()
+    assert "rollout: built" in log, log[-3000:]  # computed in the worker's flow run ...
+    assert out["rollout"]["cached"] and not out["ingest"]["cached"]  # ... read back by key here
+    assert Store(home).read_table("rollouts", out["rollout"]["key"]).num_rows == 3
