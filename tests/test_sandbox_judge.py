@@ -247,3 +247,13 @@ def test_hash_order_is_deterministic_across_slots():
     items = [{"id": k, "code": code, "tests": {"kind": "stdin", "cases": [{"input": "", "output": ""}]}} for k in range(6)]
     outs = {r["cases"][0]["stdout"] for r in judge(items, workers=3)}
     assert len(outs) == 1, outs
+
+
+@needs_jail
+def test_fast_io_idioms_work_on_large_input():
+    n = 200_000
+    code = ("import sys\ninput = sys.stdin.buffer.readline\nn = int(input())\n"
+            "print(sum(int(input()) for _ in range(n)))\nsys.stdout.buffer.write(b'ok\\n')")
+    inp = f"{n}\n" + "\n".join(map(str, range(n))) + "\n"
+    res = one(code, {"kind": "stdin", "cases": [{"input": inp, "output": f"{sum(range(n))}\nok"}]}, time_limit_s=5)
+    assert statuses(res) == ["pass"], res["cases"][0]["stderr"]
