@@ -23,6 +23,8 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_SERVER_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///$PREFECT_HOME/prefect.db"
 export PREFECT_WORKER_QUERY_SECONDS=${PREFECT_WORKER_QUERY_SECONDS:-2}
 export PREFECT_LOGGING_LEVEL=${PREFECT_LOGGING_LEVEL:-INFO}
+# ctrl's own progress lines (ctrl.progress, ctrl.stage, ...) go to the Prefect run logs too.
+export PREFECT_LOGGING_EXTRA_LOGGERS=${PREFECT_LOGGING_EXTRA_LOGGERS:-ctrl,storage}
 LOGS=$CTRL_HOME/logs
 mkdir -p "$PREFECT_HOME" "$LOGS"
 
@@ -30,14 +32,18 @@ PORT=$("$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1"
 export PREFECT_API_URL="http://127.0.0.1:$PORT/api"
 
 PIDS=()
+descendants() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do echo "$child"; descendants "$child"; done
+}
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do  # each was started with setsid: its own process group
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
+  # Flow runs start in their own sessions under the worker: collect the whole tree first.
+  local all=() pid
+  for pid in "${PIDS[@]}"; do all+=("$pid" $(descendants "$pid")); done
+  for pid in "${all[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${all[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
   done
 }
 trap cleanup EXIT
@@ -66,7 +72,7 @@ PIDS+=($!)
 echo "== prefect deployment run ctrl/full-pipeline --param preset=$PRESET ${PARAMS:-}"
 t1=$(date +%s)
 # Show the flow's own log lines (from the worker) instead of the raw event stream.
-setsid bash -c "tail -n0 -F '$LOGS/worker.log' 2>/dev/null | grep --line-buffered -E 'Task run|Flow run|ERROR|Error'" &
+setsid bash -c "tail -n0 -F '$LOGS/worker.log' 2>/dev/null | grep --line-buffered -E 'Task run|Flow run|ctrl\\.|ERROR|Error'" &
 PIDS+=($!)
 # shellcheck disable=SC2086
 "$BIN/prefect" deployment run ctrl/full-pipeline --param preset="$PRESET" --param home="$CTRL_HOME" \
