@@ -14,6 +14,7 @@ deployment on a ``gpu`` work pool (``flows/deploy.py``); it takes the same param
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -23,6 +24,11 @@ from ctrl.config import from_dict
 from ctrl.pipeline import run_step, step
 from flows.artifacts import publish_stage
 from storage import Store
+
+
+# Stage progress (ctrl.progress, ctrl.stage) is INFO; with PREFECT_LOGGING_EXTRA_LOGGERS=ctrl
+# (set by scripts/demo.sh) those lines reach the run's logs in the Prefect UI.
+logging.getLogger("ctrl").setLevel(logging.INFO)
 
 
 def summary(result: Any) -> dict[str, Any]:

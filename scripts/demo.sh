@@ -52,7 +52,7 @@ trap 'exit 130' INT TERM
 t0=$(date +%s)
 echo "== Prefect server on port $PORT (PREFECT_HOME=$PREFECT_HOME, log $LOGS/server.log)"
 setsid "$BIN/prefect" server start --host 127.0.0.1 --port "$PORT" >"$LOGS/server.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); disown
 for _ in $(seq 240); do
   if "$BIN/python" -c "import urllib.request, sys; urllib.request.urlopen('$PREFECT_API_URL/health', timeout=1)" 2>/dev/null; then
     break
@@ -67,13 +67,13 @@ echo "== registering deployments (prefect.yaml)"
 
 echo "== worker on pool ctrl (log $LOGS/worker.log)"
 setsid "$BIN/prefect" worker start --pool ctrl --type process >"$LOGS/worker.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); disown
 
 echo "== prefect deployment run ctrl/full-pipeline --param preset=$PRESET ${PARAMS:-}"
 t1=$(date +%s)
 # Show the flow's own log lines (from the worker) instead of the raw event stream.
 setsid bash -c "tail -n0 -F '$LOGS/worker.log' 2>/dev/null | grep --line-buffered -E 'Task run|Flow run|ctrl\\.|ERROR|Error'" &
-PIDS+=($!)
+PIDS+=($!); disown
 # shellcheck disable=SC2086
 "$BIN/prefect" deployment run ctrl/full-pipeline --param preset="$PRESET" --param home="$CTRL_HOME" \
   ${PARAMS:-} --watch >"$LOGS/pipeline.log" 2>&1 || true
