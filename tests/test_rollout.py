@@ -20,8 +20,6 @@ STATEMENTS = {
     "add": "Write a function to add two integers.",
     "rev": "Write a function to reverse a string.",
     "mx": "Write a python function to find the largest element of a list.",
-    "sq": "Write a function to square every number in a list.",
-    "ev": "Write a function to check whether a number is even.",
     "cat": "Write a function to join a list of strings with commas.",
 }
 
@@ -60,11 +58,11 @@ def _rows(store, key: str) -> list[dict]:
 
 def test_rollout_rows_cache_and_skip_reason(store):
     key = _write_problems(store, _problems(long_one=True))
-    cfg = RolloutConfig(samples=2, max_new_tokens=16, shard_size=4, where="source = 'unit'")
+    cfg = RolloutConfig(samples=2, max_new_tokens=12, shard_size=4, where="source = 'unit'")
     res = run(store, cfg, problems=key)
-    assert not res.cached and res.rows == 8 * 2
+    assert not res.cached and res.rows == 6 * 2
     rows = store.read_table("rollouts", res.key).to_pylist()
-    assert len({r["rollout_id"] for r in rows}) == 16
+    assert len({r["rollout_id"] for r in rows}) == 12
     for r in rows:
         assert r["rollout_id"] == rollout_id(r["problem_id"], "default", 0, r["sample_idx"], 0)
         assert r["prompt"][0]["role"] == "user" and r["temperature"] == 0.7
@@ -74,14 +72,14 @@ def test_rollout_rows_cache_and_skip_reason(store):
     assert all(r["skip_reason"].startswith("prompt_too_long") and not r["code_found"]
                for r in long)
     ok = [r for r in rows if r["problem_id"] != "unit/zlong"]
-    assert all(r["skip_reason"] is None and 0 < r["n_tokens"] <= 16 for r in ok)
+    assert all(r["skip_reason"] is None and 0 < r["n_tokens"] <= 12 for r in ok)
     stdin = [r for r in rows if r["problem_id"] == "unit/stdin"][0]
     assert "standard input" in stdin["prompt"][0]["content"]
-    assert res.metrics["samples"] == 16 and res.metrics["skipped"] == 2
+    assert res.metrics["samples"] == 12 and res.metrics["skipped"] == 2
     again = run(store, cfg, problems=key)
-    assert again.cached and again.key == res.key and again.rows == 16
+    assert again.cached and again.key == res.key and again.rows == 12
     # limit selects the first problems by id; their rows are the same samples (seeded per prompt)
-    part = run(store, RolloutConfig(samples=2, max_new_tokens=16, shard_size=4, limit=2,
+    part = run(store, RolloutConfig(samples=2, max_new_tokens=12, shard_size=4, limit=2,
                                     where="source = 'unit'"), problems=key)
     first = {(r["problem_id"], r["sample_idx"]): r["completion"] for r in rows}
     sub = store.read_table("rollouts", part.key).to_pylist()
@@ -112,12 +110,12 @@ def _shards(root: pathlib.Path) -> dict[str, tuple[int, int]]:
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, monkeypatch):
     from storage import Store
 
-    args = ["--n", "2", "--max-new-tokens", "24", "--shard-size", "1", "--seed", "5"]
-    problems = _problems()[:4]
+    args = ["--n", "2", "--max-new-tokens", "16", "--shard-size", "1", "--seed", "5"]
+    problems = _problems()[:3]
     # Uninterrupted reference run, in-process.
     ref = Store(str(tmp_path / "ref"))
     key = _write_problems(ref, problems)
-    cfg = RolloutConfig(samples=2, max_new_tokens=24, shard_size=1, seed=5)
+    cfg = RolloutConfig(samples=2, max_new_tokens=16, shard_size=1, seed=5)
     ref_rows = _rows(ref, run(ref, cfg, problems=key).key)
     # A real `ctrl rollout` process, killed with SIGKILL once its first shard is on disk.
     home = tmp_path / "killed"
