@@ -57,6 +57,10 @@ def test_humaneval_all_164_with_program_tests_and_verified_examples():
     car = next(r for r in rows if r["problem_id"] == "humaneval/41")
     assert split_tests(car)[0]["cases"] == ["assert car_race_collision(2) == 4"]
     assert "first top-level assert of check" in car["test_split_rule"]
+    # asserts that never call the candidate (`assert True, "..."`) pass any code: never public
+    trivially_true = [r["problem_id"] for r in rows
+                      if any(c.startswith("assert True") for c in split_tests(r)[0]["cases"])]
+    assert trivially_true == []
     # a docstring example with ➞ arrows is parsed too
     will_it_fly = next(r for r in rows if r["entry_point"] == "will_it_fly")
     assert "assert will_it_fly([3], 5) == True" in split_tests(will_it_fly)[0]["cases"]
