@@ -112,6 +112,7 @@ def test_each_stage_publishes_prefect_artifacts(prefect_server, tmp_path):
     assert out["run"] in report["description"] and out["ingest"]["key"] in report["data"]
 
 
+@pytest.mark.slow
 def test_retrain_continues_from_the_newest_checkpoint_and_skips_without_new_data(
         prefect_server, tmp_path):
     from flows.pipeline import retrain

@@ -192,8 +192,9 @@ def test_two_workers_one_pool_two_concurrent_runs_one_root(pool, worker_env, tmp
     logs = [w.log.read_text() for w in workers]
     for fr in finals:
         assert fr.state.is_completed(), "\n".join(x[-2000:] for x in logs)
-        # each flow run was executed by exactly one of the two workers
-        assert sum(f"submitting flow run '{fr.id}'" in x for x in logs) == 1
+        # each flow run was executed by exactly one of the two workers (both may race to
+        # submit it; the server lets one win)
+        assert sum(x.count(f"Beginning flow run '{fr.name}'") for x in logs) == 1
     store = Store(root)
     counts = store.sql("SELECT artifact, count(*) AS n FROM problems GROUP BY artifact "
                        "ORDER BY n").column("n").to_pylist()
