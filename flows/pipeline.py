@@ -9,9 +9,12 @@ the final report under ``<root>/reports/<run key>/`` (also a Prefect markdown ar
         --param overrides='{"rollout": {"samples": 4}}'
     prefect deployment run ctrl-retrain/retrain      # what the paused weekly schedule runs
 
-The flow only sequences: a stage is a task (``flows/<stage>.py``), or — for GPU stages when
-``gpu_pool`` is given — a run of deployment ``ctrl-<stage>/gpu`` on that pool, after which the
-local task call is a cache hit that reads the manifest. Parameters are typed (an unknown preset
+Steps (``ctrl.pipeline.STEPS``): ingest, rollout, execute, critique, revise, sft on the training
+split; eval-ingest, eval-rollout, eval-execute, base-eval (untrained critic), sft-eval on a
+held-out split. The flow only sequences: a step is a task of its stage module
+(``flows/<stage>.py``), or — for GPU steps when ``gpu_pool`` is given — a run of deployment
+``ctrl-<stage>/gpu`` on that pool, after which the local task call is a cache hit that reads
+the manifest. Parameters are typed (an unknown preset
 or stage is rejected by the server before a run is created) and then validated by
 ``ctrl.pipeline.plan`` (unknown config fields or bad values fail the run with the valid choices).
 """
