@@ -18,6 +18,8 @@ pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_e
 - For call/assert/program cases `stdout` shows the value the judge compared (the return value or the
   assert's expression), not what the program printed; `stderr` ends with `[judge] ...` notes.
 - sandbox_error = not the candidate's fault (malformed item, jail failure); never score it as 0.
+- No cases (an empty list): returned at once without running anything, n_cases 0 and passed false,
+  since nothing was verified; judge_rule says so.
 - Empty code: syntax_error. Code over 1 MB: runtime_error, not run. Missing entry point: runtime_error.
 - Limits: time_limit_s is CPU time (RLIMIT_CPU) and a case is killed after 2 x time_limit_s + 0.5 s
   wall; memory_mb is RLIMIT_AS (min 64); stdout/stderr over 8 MB is output_limit.

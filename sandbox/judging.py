@@ -24,6 +24,7 @@ log = logging.getLogger("sandbox")
 
 STATUSES = ("pass", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit",
             "syntax_error", "sandbox_error")
+NO_CASES_RULE = "no test cases: nothing was run and passed is false"
 _POOL: dict[str, list[jail.Slot]] = {}
 _PROVEN: dict[str, list] = {}
 _LOCK = threading.RLock()
@@ -156,7 +157,7 @@ def judge(items: list[dict], *, workers: int | None = None, isolation: str = "au
     for k, p in enumerate(plans):
         if isinstance(p, BadItem):
             results[k] = _bad(items[k], str(p), mode)
-        elif p.verdict:
+        elif p.verdict or not p.checks:  # decided without running (no cases: nothing to run)
             results[k] = _result(items[k], p, {k2: {"st": "fixed"} for k2 in range(len(p.checks))}, mode)
         else:
             todo.append(k)
@@ -228,8 +229,10 @@ def _result(item: dict, p: Plan, frames: dict[int, dict], mode: str) -> dict:
                       "stdout": trunc(stdout), "stderr": trunc(err.strip("\n"), TRUNC),
                       "input": trunc(check["show_in"]), "expected": trunc(check["show_exp"])})
     n_passed = sum(c["status"] == "pass" for c in cases)
+    rule = p.rule if cases else p.rule + "; " + NO_CASES_RULE
+    # No cases: nothing was verified, so the item does not pass (a reward must not come for free)
     return {"id": item.get("id"), "passed": bool(cases) and n_passed == len(cases), "n_cases": len(cases),
-            "n_passed": n_passed, "cases": cases, "isolation": mode, "judge_rule": p.rule}
+            "n_passed": n_passed, "cases": cases, "isolation": mode, "judge_rule": rule}
 
 
 _SIMPLE = {"syntax": "syntax_error", "missing": "runtime_error", "timeout": "timeout",

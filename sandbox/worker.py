@@ -312,6 +312,9 @@ def main():
             send(frame)
             if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
                 send({"end": True})
+        if n == 0:  # nothing to run (the supervisor does not send these; never leave it waiting)
+            send({"end": True})
+            continue
         try:
             i = 0
             while i < n:

@@ -257,3 +257,29 @@ def test_fast_io_idioms_work_on_large_input():
     inp = f"{n}\n" + "\n".join(map(str, range(n))) + "\n"
     res = one(code, {"kind": "stdin", "cases": [{"input": inp, "output": f"{sum(range(n))}\nok"}]}, time_limit_s=5)
     assert statuses(res) == ["pass"], res["cases"][0]["stderr"]
+
+
+@needs_jail
+def test_item_without_cases_is_returned_unrun_and_not_passed():
+    good = {"id": "ok", "code": "print(input())", "tests": {"kind": "stdin", "cases": [{"input": "5", "output": "5"}]}}
+    empty = [{"id": "s", "code": "print(1)", "tests": {"kind": "stdin", "cases": []}},
+             {"id": "c", "code": "def f():\n    return 1", "tests": {"kind": "call", "entry_point": "f", "cases": []}},
+             {"id": "a", "code": "def f():\n    return 1", "tests": {"kind": "assert", "cases": []}}]
+    res = judge(empty + [good], workers=2)
+    for r, item in zip(res, empty):
+        assert r["id"] == item["id"] and r["cases"] == [] and r["n_cases"] == 0 and r["n_passed"] == 0, r
+        assert r["passed"] is False and "no test cases" in r["judge_rule"] and r["isolation"] == "firejail"
+    assert res[-1]["passed"]
+
+
+@needs_jail
+def test_worker_answers_a_job_without_cases_and_stays_up():
+    from sandbox import judging
+    from sandbox.plan import plan
+
+    slot = judging._pool(1, judging.resolve_isolation("firejail"))[0]
+    if not slot.alive:
+        judging._start(slot)
+    job = plan({"code": "print(1)", "tests": {"kind": "stdin", "cases": []}, "time_limit_s": 1}).job
+    frames, end = slot.run(job, job["wall_s"])
+    assert frames == {} and end.get("end") and slot.alive
