@@ -24,9 +24,18 @@ from typing import Any
 
 from ctrl.config import ConfigError
 
-# The CTRL paper's Stage I settings (docs: /work/shared/reference/papers.md, "Stage I").
+# The CTRL paper's Stage I settings (docs: /work/shared/reference/papers.md, "Stage I"),
+# from ctrl.generation.PAPER_SAMPLING when it is importable.
 PAPER_SAMPLING = {"samples": 4, "temperature": 0.7, "top_p": 0.8, "repetition_penalty": 1.05,
                   "max_new_tokens": 1024}
+try:
+    from ctrl.generation import PAPER_SAMPLING as _SP
+
+    PAPER_SAMPLING = {"samples": _SP.n, "temperature": _SP.temperature, "top_p": _SP.top_p,
+                      "repetition_penalty": _SP.repetition_penalty,
+                      "max_new_tokens": _SP.max_new_tokens}
+except ImportError:
+    pass
 PAPER_SFT = {"learning_rate": 2e-5, "lr_scheduler": "cosine", "batch_size": 256,
              "max_length": 2048, "epochs": 1, "bf16": True}
 
