@@ -7,7 +7,8 @@
 Host setup (root, idempotent): `sh sandbox/setup_host.sh` installs firejail and creates the slot users
 ctrl-sbx0..7. The supervisor must run as root (it switches to those users and mounts their homes).
 
-Input item: {"id", "code", "tests", "time_limit_s" (default 2), "memory_mb" (default 256)}, tests one of
+Input item: {"id", "code", "tests", "time_limit_s" (default 2), "memory_mb" (default 256),
+"stop_on_timeout" (default true)}, tests one of
   {"kind": "stdin", "cases": [{"input": str, "output": str}]}
   {"kind": "call", "entry_point": "f" | "Class.method", "cases": [{"args": [...], "expected": any}], "atol"?}
   {"kind": "assert", "cases": ["assert f(1) == 2", ...], "setup"?: str}
@@ -21,8 +22,11 @@ pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_e
 - No cases (an empty list): returned at once without running anything, n_cases 0 and passed false,
   since nothing was verified; judge_rule says so.
 - Empty code: syntax_error. Code over 1 MB: runtime_error, not run. Missing entry point: runtime_error.
-- Limits: time_limit_s is CPU time (RLIMIT_CPU) and a case is killed after 2 x time_limit_s + 0.5 s
-  wall; memory_mb is RLIMIT_AS (min 64); stdout/stderr over 8 MB is output_limit.
+- Limits: time_limit_s is CPU time (RLIMIT_CPU) and a case is killed after 1.5 x time_limit_s + 0.5 s
+  wall (why: plan.py); memory_mb is RLIMIT_AS (min 64); stdout/stderr over 8 MB is output_limit.
+- stop_on_timeout (default true): once a case times out, the item's later cases are not run and are
+  reported as timeout with the stderr note `[judge] not run: an earlier case timed out` (a looping
+  program costs one wall limit, not one per case). false runs every case whatever happened before.
 - Comparison rules (recorded per result as judge_rule, see compare.py): stdin token-wise, a token
   whose expected text has a '.' matches within abs or rel 1e-6; call values compared structurally
   (tuples = lists, NaN = NaN, bool only bool, atol default 1e-9 plus rel 1e-9).

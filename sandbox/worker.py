@@ -308,8 +308,12 @@ def main():
         send({"ack": True})
         n = _len(job["cases"])
 
-        def send_case(frame, n=n):
+        timed_out = []
+
+        def send_case(frame, n=n, timed_out=timed_out):
             send(frame)
+            if frame.get("st") == "timeout":
+                timed_out.append(frame["i"])
             if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
                 send({"end": True})
         if n == 0:  # nothing to run (the supervisor does not send these; never leave it waiting)
@@ -318,6 +322,12 @@ def main():
         try:
             i = 0
             while i < n:
+                if timed_out and job.get("stop_on_timeout", True):
+                    # A program that looped once most likely loops again: do not pay the wall limit per case
+                    for k in _range(i, n):
+                        send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
+                                   "msg": "not run: an earlier case timed out"})
+                    break
                 i = _one_run(job, i, send_case)
             clean = _clean(me)
         except BaseException:

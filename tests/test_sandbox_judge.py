@@ -283,3 +283,39 @@ def test_worker_answers_a_job_without_cases_and_stays_up():
     job = plan({"code": "print(1)", "tests": {"kind": "stdin", "cases": []}, "time_limit_s": 1}).job
     frames, end = slot.run(job, job["wall_s"])
     assert frames == {} and end.get("end") and slot.alive
+
+
+LOOPS_ON_ONE = "def f(x):\n    while x == 1:\n        pass\n    return x"
+THREE_CALLS = {"kind": "call", "entry_point": "f", "cases": [{"args": [k], "expected": k} for k in (1, 2, 3)]}
+
+
+@needs_jail
+def test_after_a_timeout_later_cases_are_timeout_without_running():
+    res = one(LOOPS_ON_ONE, THREE_CALLS, time_limit_s=0.3)
+    assert statuses(res) == ["timeout"] * 3 and res["n_passed"] == 0 and not res["passed"]
+    assert "not run" not in res["cases"][0]["stderr"]
+    for c in res["cases"][1:]:
+        assert c["stderr"].endswith("[judge] not run: an earlier case timed out") and c["time_ms"] == 0.0, c
+
+
+@needs_jail
+def test_stdin_after_a_timeout_later_cases_are_not_run():
+    code = "import sys\nif sys.stdin.read().strip() == 'loop':\n    while True:\n        pass\nprint('ok')"
+    tests = {"kind": "stdin", "cases": [{"input": "x", "output": "ok"}, {"input": "loop", "output": "ok"},
+                                        {"input": "y", "output": "ok"}]}
+    res = one(code, tests, time_limit_s=0.3)
+    assert statuses(res) == ["pass", "timeout", "timeout"]
+    assert "[judge] not run: an earlier case timed out" in res["cases"][2]["stderr"]
+
+
+@needs_jail
+def test_stop_on_timeout_false_runs_every_case():
+    res = one(LOOPS_ON_ONE, THREE_CALLS, time_limit_s=0.3, stop_on_timeout=False)
+    assert statuses(res) == ["timeout", "pass", "pass"]
+    assert all("not run" not in c["stderr"] for c in res["cases"])
+
+
+@needs_jail
+def test_stop_on_timeout_must_be_a_bool():
+    res = one("def f(x):\n    return x", THREE_CALLS, stop_on_timeout="yes")
+    assert statuses(res) == ["sandbox_error"] and "stop_on_timeout must be true or false" in res["cases"][0]["stderr"]
