@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 
 import pytest
@@ -27,5 +26,8 @@ def prefect_server():
     """One real, temporary Prefect server for the whole test session (~9 s to start)."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from prefect.settings import PREFECT_API_URL
+
     with prefect_test_harness(server_startup_timeout=120):
-        yield os.environ.get("PREFECT_API_URL")
+        # the harness sets the URL in Prefect's settings context, not in os.environ
+        yield PREFECT_API_URL.value()
