@@ -28,6 +28,16 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input or setup (their message says what to do): one line, no
+    traceback. Anything else is a bug and keeps its traceback."""
+    from ctrl.config import ConfigError
+    from ctrl.generation import GenerationError
+    from storage import StorageError
+
+    return (ConfigError, GenerationError, StorageError)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctrl", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="artifact root (default: $CTRL_HOME or ./.ctrl)")
@@ -65,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except Exception as e:  # noqa: BLE001 - only our own user-facing errors are caught below
+        if not isinstance(e, _user_errors()):
+            raise
+        print(f"ctrl {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the finished shards",
               file=sys.stderr)
