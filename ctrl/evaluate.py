@@ -343,7 +343,8 @@ def add_parser(subparsers: Any) -> None:
                               formatter_class=cli_args.RAW)
     cli_args.add_inputs(p, "problems", "rollouts", "executions")
     p.add_argument("--critic", default="none",
-                   help="none | self | a store model key (e.g. the sft critic) | a model id")
+                   help="none | self | sft (the newest SFT critic in the store) | a store model "
+                        "key | a model id")
     cli_args.add_config(p, EvalConfig)
 
     def show(res: Any) -> None:
@@ -351,4 +352,18 @@ def add_parser(subparsers: Any) -> None:
 
     p.set_defaults(func=lambda a: cli_args.run_stage(
         a, run, EvalConfig, ["problems", "rollouts", "executions"],
-        extra={"critic": None if a.critic == "none" else a.critic}, after=show))
+        extra={"critic": _cli_critic(a.critic)}, after=show))
+
+
+def _cli_critic(critic: str) -> str | None:
+    """``none`` -> None; ``sft`` -> the newest SFT model key in the store; else as given."""
+    if critic == "none":
+        return None
+    if critic != "sft":
+        return critic
+    from storage import Store
+
+    models = [m for m in Store().manifests() if m.get("table") == "model" and m.get("stage") == "sft"]
+    if not models:
+        raise ConfigError("--critic sft: no SFT critic in the store yet; run `ctrl sft` first")
+    return max(models, key=lambda m: m.get("created_at", ""))["key"]
