@@ -31,3 +31,15 @@ def prefect_server():
     with prefect_test_harness(server_startup_timeout=120):
         # the harness sets the URL in Prefect's settings context, not in os.environ
         yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op torch thread per test: on the 2-core CI box with sandbox workers and servers
+    running, torch's thread pool spins and a tiny-model step gets 10-20x slower. Restored after."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

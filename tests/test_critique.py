@@ -17,18 +17,6 @@ It runs in linear time and handles empty tuples.
 
 Overall judgment: Correct"""
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on an oversubscribed CI box (2 cores, many processes) torch's
-    thread pool spins and a tiny-model step gets 10-20x slower; restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def test_template_synthesis_builds_the_hint_of_every_kind(store):
     keys = stage1_inputs(store)

@@ -15,18 +15,6 @@ from test_critique_data import problem_rows, rollout_rows, write
 FAST = dict(max_new_tokens=8, n_resamples=200, isolation="none")
 VARIANTS = ("/pass", "/wrong", "/partial")  # quick to judge; 1 of 3 passes
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on an oversubscribed CI box (2 cores, many processes) torch's
-    thread pool spins and a tiny-model step gets 10-20x slower; restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _bench(store, only: str = "") -> dict:
     """Problems + hand-written solutions, executed for real by the executions stage."""

@@ -20,18 +20,6 @@ from test_critique_data import stage1_inputs
 
 TINY = dict(max_steps=3, save_steps=2, batch_size=1, max_length=512, learning_rate=1e-3)
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on an oversubscribed CI box (2 cores, many processes) torch's
-    thread pool spins and a tiny-model step gets 10-20x slower; restored afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 
 def _inputs(store):
     keys = stage1_inputs(store)
