@@ -31,6 +31,16 @@ OUT_LIMIT = 8 << 20  # bytes of stdout/stderr before a case is an output_limit (
 MAX_FRAME = 16 << 20  # bytes of one serialized return value
 
 
+# Test code (never candidate code) compiled by the worker before it forks, keyed by (source, filename,
+# mode): GRPO judges many samples against the same tests, so each is compiled once per jail, not per case.
+_TEST_CODE = {}
+
+
+def _test_code(src, name, mode):
+    code = _TEST_CODE.get((src, name, mode))
+    return code if code is not None else _compile(src, name, mode)  # not cached: compile errors land here
+
+
 def _report(frame):
     try:  # where this case's output ends, so the worker can slice stdout/stderr per case
         frame["off"] = [os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)]
@@ -77,7 +87,7 @@ def _test_namespace(job, cand_ns, fn):
             if k != "__builtins__":
                 ns[k] = sanitized(v) if _type(v).__name__ == "function" else v
     if job.get("setup"):
-        _exec(_compile(job["setup"], "<test setup>", "exec"), ns)
+        _exec(_test_code(job["setup"], "<test setup>", "exec"), ns)
     if fn is not None and job.get("candidate_name"):
         ns[job["candidate_name"]] = sanitized(fn)
     return ns
@@ -88,11 +98,11 @@ def _run_case(case, fn, ns, nonce):
     if mode == "call":
         return {"v": encode(fn(*decode(case["args"])))}
     if mode == "expr":
-        return {"v": encode(_eval(_compile(case["expr"], "<test>", "eval"), ns))}
+        return {"v": encode(_eval(_test_code(case["expr"], "<test>", "eval"), ns))}
     if mode == "stmt":
-        _exec(_compile(case["src"], "<test>", "exec"), ns)
+        _exec(_test_code(case["src"], "<test>", "exec"), ns)
         return {"nonce": nonce}
-    _exec(_compile(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
+    _exec(_test_code(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
     ns["check"](ns[case["candidate_name"]])
     return {"nonce": nonce}
 
@@ -216,7 +226,7 @@ def _guarded_main(job, start, cases, nonce):
         if job.get("setup_scope") == "candidate":
             tns.update(hello["names"])
         if job.get("setup"):
-            _exec(_compile(job["setup"], "<test setup>", "exec"), tns)
+            _exec(_test_code(job["setup"], "<test setup>", "exec"), tns)
         if job.get("candidate_name"):
             tns[job["candidate_name"]] = hello["entry"]
     except BaseException as e:

@@ -21,13 +21,38 @@ import time
 import traceback
 
 if "child_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
-    from sandbox.child import MAX_FRAME, OUT_LIMIT, _dumps, _exit, _len, _loads, _range, _type, child_main  # noqa: F401
+    from sandbox.child import (MAX_FRAME, OUT_LIMIT, _TEST_CODE, _compile, _dumps, _exit, _len,  # noqa: F401
+                               _loads, _range, _type, child_main)
 PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
            "statistics", "fractions", "decimal", "hashlib", "copy", "datetime", "operator", "shutil",
            "dataclasses", "enum", "array")  # not numpy: its threads and size make every fork slow
 
 
 # ----------------------------------------------------------------------------- the worker (one job)
+
+TEST_CODE_CHARS = 4 << 20  # bound on the test sources kept compiled (the cache is part of every fork)
+_CACHED = [0]  # characters of source in _TEST_CODE
+
+
+def _precompile(job):
+    """Compile the job's test code here, once per jail, so forked children reuse the code objects."""
+    todo = [(job.get("setup"), "<test setup>", "exec")]
+    for case in job["cases"]:
+        mode = case.get("mode")
+        src = case.get({"expr": "expr", "stmt": "src", "check": "test"}.get(mode, ""), "")
+        todo.append((src, "<test>", "eval" if mode == "expr" else "exec"))
+    for key in todo:
+        if not key[0] or key in _TEST_CODE:
+            continue
+        if _CACHED[0] + _len(key[0]) > TEST_CODE_CHARS:
+            _TEST_CODE.clear()
+            _CACHED[0] = 0
+        _CACHED[0] += _len(key[0])
+        try:
+            _TEST_CODE[key] = _compile(*key)
+        except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
+            continue  # left uncached: the child compiles it again and reports the error for its case
+
 
 def _tmpfile(data=b""):
     fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
@@ -190,16 +215,20 @@ def _case_frame(job, i, line, nonce, out_fd, err_fd, offs):
 
 def _reap_all():
     """As the jail's child subreaper, every leftover process is our descendant: SIGKILL them all and
-    reap until none is left (kill(-1) spares only us and the namespace's init)."""
+    reap until none is left (kill(-1) spares only us and the namespace's init). True when kill(-1)
+    found no process at all (ESRCH; processes it may not signal still count as found)."""
     try:
         os.kill(-1, signal.SIGKILL)
-    except OSError:  # nothing to signal
-        pass
+        none = False
+    except ProcessLookupError:  # ESRCH: nothing in the jail but us and its init
+        none = True
+    except OSError:
+        none = False
     while True:
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
-            return
+            return none
         except InterruptedError:
             continue
 
@@ -209,8 +238,9 @@ def _kill_others(me, verify=False):
     if os.environ.get("CTRL_SANDBOX_JAILED") != "1":
         return True  # isolation "none": kill(-1) would hit every process of the invoking user
     if SUBREAPER[0]:
-        _reap_all()
-        if not verify:
+        # kill(-1) sees exactly the processes of this pid namespace the scan below would find: when it
+        # found none (the usual sample leaves nothing behind), there is nothing to scan /proc for
+        if _reap_all() or not verify:
             return True
     uid = os.getuid()
     for _ in _range(400):
@@ -279,9 +309,7 @@ def main():
         pass  # then _kill_others scans /proc instead; the self-test still proves the jail
 
     def send(frame):
-        data = (_dumps(frame) + "\n").encode()
-        while data:
-            data = data[os.write(pout, data):]
+        _write_all(pout, (_dumps(frame) + "\n").encode())
 
     # Modules candidates and tests commonly import, loaded once here so each fork gets them for free
     # (typing alone costs ~10 ms per fresh import); a child that patches one only patches its copy.
@@ -305,35 +333,63 @@ def main():
         if job.get("op") == "ping":
             send({"pong": True})
             continue
+        _precompile(job)  # before the ack: if this fails, it is our fault, not the candidate's
         send({"ack": True})
-        n = _len(job["cases"])
-
-        timed_out = []
-
-        def send_case(frame, n=n, timed_out=timed_out):
-            send(frame)
-            if frame.get("st") == "timeout":
-                timed_out.append(frame["i"])
-            if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
-                send({"end": True})
-        if n == 0:  # nothing to run (the supervisor does not send these; never leave it waiting)
-            send({"end": True})
-            continue
         try:
-            i = 0
-            while i < n:
-                if timed_out and job.get("stop_on_timeout", True):
-                    # A program that looped once most likely loops again: do not pay the wall limit per case
-                    for k in _range(i, n):
-                        send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
-                                   "msg": "not run: an earlier case timed out"})
-                    break
-                i = _one_run(job, i, send_case)
+            _serve_job(job, pout)
             clean = _clean(me)
         except BaseException:
             send({"fatal": traceback.format_exc()[-4096:]})
             raise
 
+
+def _write_all(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+FLUSH_S = 0.05  # case frames are sent in batches, at most this long after the previous batch
+
+
+def _serve_job(job, pout):
+    """Run every case of a job, sending its frames and then {"end"} on pout.
+
+    Frames go out in batches (one write and one supervisor wake-up per job for quick samples, not one
+    per case); a batch is sent as soon as FLUSH_S has passed since the last, so the supervisor, whose
+    deadline is the wall limit plus 3 s after the last frame, hears from us after at most one case.
+    """
+    n = _len(job["cases"])
+    pending, timed_out, last = [], [], [time.monotonic()]
+
+    def flush():
+        _write_all(pout, b"".join(pending))
+        del pending[:]
+        last[0] = time.monotonic()
+
+    def send_case(frame):
+        pending.append((_dumps(frame) + "\n").encode())
+        if frame.get("st") == "timeout":
+            timed_out.append(frame["i"])
+        if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
+            pending.append(b'{"end": true}\n')
+            flush()
+        elif time.monotonic() - last[0] > FLUSH_S:
+            flush()
+    if n == 0:  # nothing to run (the supervisor does not send these; never leave it waiting)
+        pending.append(b'{"end": true}\n')
+    try:
+        i = 0
+        while i < n:
+            if timed_out and job.get("stop_on_timeout", True):
+                # A program that looped once most likely loops again: do not pay the wall limit per case
+                for k in _range(i, n):
+                    send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
+                               "msg": "not run: an earlier case timed out"})
+                break
+            i = _one_run(job, i, send_case)
+    finally:
+        if pending:  # what was judged before a failure still reaches the supervisor
+            flush()
 
 if __name__ == "__main__":
     main()
