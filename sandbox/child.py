@@ -41,6 +41,22 @@ def _test_code(src, name, mode):
     return code if code is not None else _compile(src, name, mode)  # not cached: compile errors land here
 
 
+def stdio():
+    """Text streams on fds 0-2, buffered like a normal interpreter's (fast-IO idioms such as
+    sys.stdin.buffer.readline stay fast). They hold only the fd numbers and empty buffers, so the
+    worker builds them once and never uses them, and each forked run takes its own copy: building
+    them in every run cost ~0.15 ms and ~40 page copies per fork."""
+    streams = [io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
+                                errors="replace")]
+    for fd in (1, 2):
+        streams.append(io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
+                                        errors="backslashreplace", line_buffering=fd == 2))
+    return streams
+
+
+_STDIO = []  # stdio() as the worker built it before forking; empty when run outside a worker
+
+
 def _report(frame):
     try:  # where this case's output ends, so the worker can slice stdout/stderr per case
         frame["off"] = [os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)]
@@ -112,14 +128,8 @@ def child_main(job, start, nonce):
     os.setpgid(0, 0)
     cases = job["cases"][start:] if job["kind"] != "stdin" else job["cases"][start:start + 1]
     _limit(job, _len(cases))
-    # Buffered like a normal interpreter's: fast-IO idioms (sys.stdin.buffer.readline) stay fast
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                                 encoding="utf-8", errors="replace")
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=fd == 2)
-        setattr(sys, name, stream)
-        setattr(sys, "__%s__" % name, stream)
+    sys.stdin, sys.stdout, sys.stderr = _STDIO or stdio()
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     os.chdir(os.environ.get("HOME", "/"))
     if job.get("guarded"):
         _guarded_main(job, start, cases, nonce)

@@ -21,8 +21,8 @@ import time
 import traceback
 
 if "child_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
-    from sandbox.child import (MAX_FRAME, OUT_LIMIT, _TEST_CODE, _compile, _dumps, _exit, _len,  # noqa: F401
-                               _loads, _range, _type, child_main)
+    from sandbox.child import (MAX_FRAME, OUT_LIMIT, _STDIO, _TEST_CODE, _compile, _dumps, _exit,  # noqa: F401
+                               _len, _loads, _range, _type, child_main, stdio)
 PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
            "statistics", "fractions", "decimal", "hashlib", "copy", "datetime", "operator", "shutil",
            "dataclasses", "enum", "array")  # not numpy: its threads and size make every fork slow
@@ -318,6 +318,7 @@ def main():
             __import__(name)
         except ImportError:  # not in this Python build; candidates then import what exists
             pass
+    _STDIO[:] = stdio()  # over our fds 0-2 (/dev/null), never used here: each run uses its own copy
     me = os.getpid()
     with open("/proc/self/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
