@@ -319,3 +319,24 @@ def test_stop_on_timeout_false_runs_every_case():
 def test_stop_on_timeout_must_be_a_bool():
     res = one("def f(x):\n    return x", THREE_CALLS, stop_on_timeout="yes")
     assert statuses(res) == ["sandbox_error"] and "stop_on_timeout must be true or false" in res["cases"][0]["stderr"]
+
+
+@needs_jail
+def test_stdio_state_does_not_leak_into_the_next_run():
+    # the worker builds the runs' text streams once; each run must still start from a clean copy
+    first = {"id": "a", "code": "import sys\nsys.stdout.reconfigure(encoding='latin-1')\nsys.stdout.write('half')\n"
+             "sys.stdin.read()\nprint('\\u00e9')",
+             "tests": {"kind": "stdin", "cases": [{"input": "x" * 5000, "output": ""}]}}
+    second = {"id": "b", "code": "import sys\nprint(sys.stdin.read().strip(), '\\u00e9', sys.stdout.encoding)",
+              "tests": {"kind": "stdin", "cases": [{"input": "ok", "output": "ok \u00e9 utf-8"}]}}
+    res = judge([first, second, second], workers=1)
+    assert [r["passed"] for r in res[1:]] == [True, True], [r["cases"][0] for r in res]
+
+
+@needs_jail
+def test_broken_test_setup_fails_each_case_without_spoiling_the_next_sample():
+    tests = {"kind": "assert", "setup": "x = (", "cases": ["assert f(1) == 1", "assert f(2) == 2"]}
+    bad = one("def f(x):\n    return x", tests)
+    assert statuses(bad) == ["runtime_error", "runtime_error"] and "SyntaxError" in bad["cases"][0]["stderr"]
+    good = one("def f(x):\n    return x", dict(tests, setup="y = 1"))
+    assert good["passed"], good
