@@ -90,12 +90,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "execute": {},
         "critique": {"synthesizer": "template"},
         "revise": {"max_new_tokens": 64},
-        "sft": {"max_steps": 10},
+        # A 4M-parameter model needs a large learning rate and some steps to pick up the
+        # three-part critique format; 1024 tokens fit the longest prompt + critique here.
+        "sft": {"max_steps": 40, "learning_rate": 1e-3, "batch_size": 4, "max_length": 1024},
         "eval-ingest": {"source": "mbpp", "split": "test", "limit": 6},
         "eval-rollout": {"samples": 1, "max_new_tokens": 64},
         "eval-execute": {},
-        "base-eval": {"max_new_tokens": 64, "n_resamples": 200},
-        "sft-eval": {"max_new_tokens": 64, "n_resamples": 200},
+        # template-style critiques run ~105-120 tokens: fewer never reach the judgment line
+        "base-eval": {"max_new_tokens": 160, "n_resamples": 200},
+        "sft-eval": {"max_new_tokens": 160, "n_resamples": 200},
     },
     "gpu-1.5b": _gpu("1.5b"),
     "gpu-7b": _gpu("7b"),
