@@ -96,6 +96,14 @@ def native_id(row: dict, split: str, index: int) -> str:
 
 def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     """One APPS row -> a `problems` row (see module docstring)."""
+    return io_problem(row, source=SOURCE, native_id=native_id(row, split, index), split=split,
+                      opts=opts, meta={"problem_id": row.get("problem_id"), "url": row.get("url")})
+
+
+def io_problem(row: dict, *, source: str, native_id: str, split: str, opts: Options,
+               meta: dict, **limits: Any) -> dict:
+    """A `problems` row from an APPS-format row (``question``, ``starter_code``,
+    ``input_output``, ``solutions``); shared with TACO, which adds ``limits``."""
     question = require_str(row, "question")
     starter = row.get("starter_code") or ""
     if not isinstance(starter, str):
@@ -103,8 +111,7 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     io = parse_json_field(row, "input_output")
     public, private, rule, entry = io_tests(io, starter, opts)
     return problem_row(
-        source=SOURCE, native_id=native_id(row, split, index), split=split,
-        statement=question, starter_code=starter, entry_point=entry, public=public,
-        private=private, rule=rule, opts=opts, difficulty=row.get("difficulty"),
-        canonical_solution=first_solution(row),
-        meta={"problem_id": row.get("problem_id"), "url": row.get("url")})
+        source=source, native_id=native_id, split=split, statement=question,
+        starter_code=starter, entry_point=entry, public=public, private=private, rule=rule,
+        opts=opts, difficulty=row.get("difficulty"), canonical_solution=first_solution(row),
+        meta=meta, **limits)

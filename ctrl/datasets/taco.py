@@ -12,9 +12,8 @@ Run: ``ctrl ingest --source BAAI/TACO --format taco`` (hub) or ``--source taco-t
 
 from __future__ import annotations
 
-from ctrl.datasets.apps import first_solution, io_tests
-from ctrl.datasets.common import (BadRow, Options, parse_json_field, parse_megabytes,
-                                  parse_seconds, problem_row, require_str)
+from ctrl.datasets.apps import io_problem
+from ctrl.datasets.common import Options, parse_megabytes, parse_seconds
 
 SOURCE = "taco"
 HUB_ID = "BAAI/TACO"
@@ -34,17 +33,7 @@ def native_id(row: dict, split: str, index: int) -> str:
 
 def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
     """One TACO row -> a `problems` row (see module docstring)."""
-    question = require_str(row, "question")
-    starter = row.get("starter_code") or ""
-    if not isinstance(starter, str):
-        raise BadRow(f"field 'starter_code' should be a string, got {type(starter).__name__}")
-    io = parse_json_field(row, "input_output")
-    public, private, rule, entry = io_tests(io, starter, opts)
-    return problem_row(
-        source=SOURCE, native_id=native_id(row, split, index), split=split, statement=question,
-        starter_code=starter, entry_point=entry, public=public, private=private, rule=rule,
-        opts=opts, difficulty=row.get("difficulty"),
-        time_limit_s=parse_seconds(row.get("time_limit")),
-        memory_mb=parse_megabytes(row.get("memory_limit")),
-        canonical_solution=first_solution(row),
-        meta={k: row.get(k) for k in META_FIELDS if row.get(k) is not None})
+    meta = {k: row.get(k) for k in META_FIELDS if row.get(k) is not None}
+    return io_problem(row, source=SOURCE, native_id=native_id(row, split, index), split=split,
+                      opts=opts, meta=meta, time_limit_s=parse_seconds(row.get("time_limit")),
+                      memory_mb=parse_megabytes(row.get("memory_limit")))
