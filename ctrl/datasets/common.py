@@ -169,16 +169,20 @@ def cap_private(cases: list, opts: Options) -> tuple[list, str]:
 _SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)")
 
 
+def _amount(value: Any) -> tuple[float, str] | None:
+    """(number, lower-case unit) of ``2``, ``'1.5 s'``, ``'256 megabytes'``; None if absent."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), ""
+    m = _SIZE.search(value) if isinstance(value, str) else None
+    return (float(m.group(1)), m.group(2).lower()) if m else None
+
+
 def parse_seconds(value: Any) -> float | None:
     """'2 seconds', '1.5 s', '1000 ms', 2 -> seconds; None when absent or unparsable."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if value > 0 else None
-    if not isinstance(value, str):
+    amount = _amount(value)
+    if amount is None:
         return None
-    m = _SIZE.search(value)
-    if not m:
-        return None
-    num, unit = float(m.group(1)), m.group(2).lower()
+    num, unit = amount
     if unit.startswith("ms") or unit.startswith("milli"):
         num /= 1000.0
     return num if num > 0 else None
@@ -186,14 +190,10 @@ def parse_seconds(value: Any) -> float | None:
 
 def parse_megabytes(value: Any) -> int | None:
     """'256 megabytes', '512 MB', '1 GB' -> MB; None when absent or unparsable."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value) if value > 0 else None
-    if not isinstance(value, str):
+    amount = _amount(value)
+    if amount is None:
         return None
-    m = _SIZE.search(value)
-    if not m:
-        return None
-    num, unit = float(m.group(1)), m.group(2).lower()
+    num, unit = amount
     if unit.startswith("g"):
         num *= 1024
     elif unit.startswith("k"):
