@@ -146,7 +146,9 @@ def write_catalog(root: Root, manifests: list[dict[str, Any]]) -> str:
     else:
         tmp = os.path.join(tempfile.mkdtemp(prefix="ctrl-catalog-"), CATALOG)
     try:
-        con = duckdb.connect(tmp)
+        # The oldest storage format that holds views: any DuckDB shell from 1.0 on can open the
+        # catalog by hand, not only one as new as this Python package.
+        con = duckdb.connect(tmp, config={"storage_compatibility_version": "v1.0.0"})
         try:
             create_views(con, root, manifests)
         finally:

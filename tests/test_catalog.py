@@ -66,6 +66,17 @@ def test_catalog_holds_only_views_and_opens_by_hand(two):
     assert json.loads(out) == [0, ["models", "rollouts", "runs"], 8]
 
 
+def test_duckdb_shell_opens_the_catalog(two):
+    """`duckdb .ctrl/catalog.duckdb` by hand: the shell (duckdb-cli) may be older than the Python
+    package that wrote the file, so the catalog is written in an old storage format."""
+    shell = os.path.join(os.path.dirname(sys.executable), "duckdb")
+    query = "SELECT artifact, count(*) AS n FROM rollouts GROUP BY ALL ORDER BY 1"
+    out = subprocess.run([shell, "-readonly", "-csv", os.path.join(two.root, "catalog.duckdb"),
+                          "-c", query], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["artifact,n", "aaaa,3", "bbbb,5"]
+
+
 def test_catalog_rebuilt_after_deletion_and_when_stale(two):
     os.remove(os.path.join(two.root, "catalog.duckdb"))
     assert two.sql("SELECT count(*) AS n FROM rollouts").to_pylist() == [{"n": 8}]
