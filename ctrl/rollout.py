@@ -6,6 +6,11 @@ docs/internals.md). Sharded by problems, cached by key (stage version, config, p
 model fingerprint), resumable: after a kill, re-running the same command skips finished shards and
 produces exactly the rows an uninterrupted run would (every prompt's seed is derived from the
 base seed and the prompt, so a shard's samples do not depend on which process generates them).
+For the same reason a problem already sampled by an earlier complete artifact with the same model
+weights and sampling settings is not sampled again: its samples are taken over (``reuse``, on by
+default; ``ctrl.rollout_reuse`` says what matches) and the manifest records how many problems
+were reused, from which artifacts (``extra.reused_from``), and how many generated. Reuse never
+changes the rows, only the time it takes to produce them.
 
 Run: ``ctrl rollout --problems "source = 'mbpp' AND split = 'test'" --model default --n 4
 --temperature 0.7 --limit 50``; ``--problems`` takes an artifact key or a SQL filter over the
@@ -25,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 
 from ctrl.config import ConfigError, doc, to_dict
+from ctrl.rollout_reuse import Reuse, candidates
 from ctrl.stage import StageResult, materialize
 
 log = logging.getLogger("ctrl.rollout")
@@ -59,6 +65,9 @@ class RolloutConfig:
     shard_size: int = doc("problems per shard (the unit of resume)", 8)
     base_url: str = doc("openai backend: endpoint, e.g. http://localhost:8000/v1", "")
     concurrency: int = doc("openai backend: parallel requests", 8)
+    reuse: bool = doc("take a problem's samples from an earlier rollouts artifact with the same "
+                      "model, sampling settings and prompt instead of generating them again; "
+                      "never changes the rows (see ctrl.rollout_reuse)", True)
 
     def __post_init__(self) -> None:
         if self.backend not in ("transformers", "vllm", "openai"):
@@ -106,10 +115,11 @@ def select_problems(store, key: str, where: str = "", limit: int = 0) -> list[di
 
 
 class _Generator:
-    """Turns a shard of problems into rollout rows; loads the backend on first use."""
+    """Turns a shard of problems into rollout rows; loads the backend on first use (never, when
+    every problem of the run is reused)."""
 
-    def __init__(self, cfg: RolloutConfig) -> None:
-        self.cfg, self.backend = cfg, None
+    def __init__(self, cfg: RolloutConfig, reuse: Reuse) -> None:
+        self.cfg, self.reuse, self.backend = cfg, reuse, None
         self.samples = self.tokens = 0
         self.t0 = time.monotonic()
 
@@ -121,54 +131,64 @@ class _Generator:
         self.backend = load_backend(self.cfg.model, self.cfg.backend, **opts)
 
     def __call__(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from ctrl.generation import Completion
         from ctrl.prompts import generator_prompt
 
-        if self.backend is None:
-            self._load()
-        prompts, bad = [], {}
+        prompts, bad, comps = [], {}, {}
         for i, p in enumerate(problems):
             try:
                 prompts.append(generator_prompt(p))
             except ValueError as e:
                 bad[i] = str(e)
                 prompts.append([])
-        todo = [i for i in range(len(problems)) if i not in bad]
-        outs = self.backend.generate([prompts[i] for i in todo], self.cfg.sampling())
-        by_idx = dict(zip(todo, outs))
+                continue
+            stored = self.reuse.take(p["problem_id"], prompts[i])
+            if stored is not None:  # generation outputs only; _rows derives the rest
+                comps[i] = [Completion(c["completion"], c["finish_reason"], c["n_tokens"],
+                                       c["prompt_tokens"]) for c in stored]
+        todo = [i for i in range(len(problems)) if i not in bad and i not in comps]
+        if todo and self.backend is None:
+            self._load()
+        outs = self.backend.generate([prompts[i] for i in todo], self.cfg.sampling()) \
+            if todo else []
+        for i, out in zip(todo, outs):
+            comps[i] = out
+            self.samples += len(out)
+            self.tokens += sum(c.n_tokens for c in out)
+        self.reuse.generated += len(todo) + len(bad)
         rows = []
         for i, p in enumerate(problems):
-            rows.extend(self._rows(p, prompts[i], by_idx.get(i), bad.get(i)))
-        return rows
-
-    def _rows(self, problem, prompt, comps, bad: str | None) -> list[dict[str, Any]]:
-        from ctrl.extract import extract_code
-
-        cfg, rows = self.cfg, []
-        for k in range(cfg.samples):
-            c = comps[k] if comps else None
-            skip = f"bad_problem: {bad}" if bad else None
-            if c is not None and c.finish_reason == "prompt_too_long":
-                skip = (f"prompt_too_long: the prompt has {c.prompt_tokens} tokens, which fills "
-                        "the model's context; use a model with a longer context")
-            ex = extract_code(c.text, problem.get("entry_point") or "") if c and not skip \
-                else None
-            self.samples += 1
-            self.tokens += c.n_tokens if c else 0
-            rows.append({
-                "rollout_id": rollout_id(problem["problem_id"], cfg.model, 0, k, cfg.seed),
-                "problem_id": problem["problem_id"], "model": cfg.model, "turn": 0,
-                "sample_idx": k, "prompt": prompt, "completion": c.text if c else "",
-                "code": ex.code if ex else None, "code_found": bool(ex and ex.code_found),
-                "extract_method": ex.method if ex else "none",
-                "finish_reason": c.finish_reason if c else "skipped",
-                "n_tokens": c.n_tokens if c else 0, "prompt_tokens": c.prompt_tokens if c else 0,
-                "temperature": cfg.temperature, "seed": cfg.seed, "skip_reason": skip,
-            })
+            rows.extend(_rows(self.cfg, p, prompts[i], comps.get(i), bad.get(i)))
         return rows
 
     def rates(self) -> dict[str, float]:
         dt = max(time.monotonic() - self.t0, 1e-9)
         return {"samples/s": self.samples / dt, "tokens/s": self.tokens / dt}
+
+
+def _rows(cfg: RolloutConfig, problem, prompt, comps, bad: str | None) -> list[dict[str, Any]]:
+    """A problem's rows from its completions (fresh or reused: the same rows either way)."""
+    from ctrl.extract import extract_code
+
+    rows = []
+    for k in range(cfg.samples):
+        c = comps[k] if comps else None
+        skip = f"bad_problem: {bad}" if bad else None
+        if c is not None and c.finish_reason == "prompt_too_long":
+            skip = (f"prompt_too_long: the prompt has {c.prompt_tokens} tokens, which fills "
+                    "the model's context; use a model with a longer context")
+        ex = extract_code(c.text, problem.get("entry_point") or "") if c and not skip else None
+        rows.append({
+            "rollout_id": rollout_id(problem["problem_id"], cfg.model, 0, k, cfg.seed),
+            "problem_id": problem["problem_id"], "model": cfg.model, "turn": 0,
+            "sample_idx": k, "prompt": prompt, "completion": c.text if c else "",
+            "code": ex.code if ex else None, "code_found": bool(ex and ex.code_found),
+            "extract_method": ex.method if ex else "none",
+            "finish_reason": c.finish_reason if c else "skipped",
+            "n_tokens": c.n_tokens if c else 0, "prompt_tokens": c.prompt_tokens if c else 0,
+            "temperature": cfg.temperature, "seed": cfg.seed, "skip_reason": skip,
+        })
+    return rows
 
 
 def summarize(table: pa.Table) -> dict[str, Any]:
@@ -192,15 +212,20 @@ def run(store, config: RolloutConfig, *, problems: str) -> StageResult:
     """Materialize rollouts of ``problems`` (a problems artifact key) under ``config``."""
     from ctrl.generation import model_fingerprint
 
-    gen = _Generator(config)
+    cfg, fingerprint = to_dict(config), model_fingerprint(config.model)
+    reuse = Reuse(store, enabled=config.reuse, samples=config.samples, find=lambda: candidates(
+        store, stage=STAGE, table=TABLE, version=VERSION, config=cfg, fingerprint=fingerprint))
+    gen = _Generator(config, reuse)
     res = materialize(
-        store, stage=STAGE, table=TABLE, version=VERSION, config=to_dict(config),
-        inputs={"problems": problems, "model": model_fingerprint(config.model)},
-        items=lambda: select_problems(store, problems, config.where, config.limit),
+        store, stage=STAGE, table=TABLE, version=VERSION, config=cfg,
+        inputs={"problems": problems, "model": fingerprint},
+        items=lambda: reuse.remember(
+            select_problems(store, problems, config.where, config.limit)),
         process=gen, shard_size=config.shard_size, schema=SCHEMA, desc="rollout",
-        postfix=gen.rates,
+        postfix=gen.rates, extra=reuse.extra,
     )
-    res.metrics = summarize(store.read_table(TABLE, res.key))
+    res.metrics = {**summarize(store.read_table(TABLE, res.key)),
+                   **res.manifest.get("metrics", {})}
     return res
 
 
@@ -238,6 +263,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, default=0, help="first N problems; 0 = all")
     p.add_argument("--shard-size", type=int, default=d.shard_size)
     p.add_argument("--concurrency", type=int, default=d.concurrency)
+    p.add_argument("--no-reuse", dest="reuse", action="store_false",
+                   help="generate every problem, even those sampled by an earlier artifact")
     p.set_defaults(func=_main)
 
 
@@ -256,7 +283,7 @@ def _main(args) -> int:
             temperature=args.temperature, top_p=args.top_p,
             repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
             seed=args.seed, where=where, limit=args.limit, shard_size=args.shard_size,
-            base_url=args.base_url, concurrency=args.concurrency)
+            base_url=args.base_url, concurrency=args.concurrency, reuse=args.reuse)
         res = run(store, cfg, problems=key)
     except (ConfigError, GenerationError) as e:
         print(f"ctrl rollout: {e}", file=sys.stderr)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ctrl.config import ConfigError
+from ctrl.config import ConfigError, to_dict
 from ctrl.rollout import RolloutConfig, rollout_id, run
 
 STATEMENTS = {
@@ -140,3 +140,57 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, monkeypatch):
     assert all(after[name] == before[name] for name in before), "a finished shard was rewritten"
     res_key = out.stdout.split()[1].rstrip(":")
     assert _rows(Store(str(home)), res_key) == ref_rows
+
+
+def _write_problems_as(store, key: str, rows: list[dict]) -> str:
+    w = store.open_writer("problems", key, stage="ingest", config={}, inputs={},
+                          code_version="test")
+    w.write_shard(0, rows)
+    w.commit()
+    return key
+
+
+def test_new_problems_reuse_earlier_samples_and_match_a_fresh_rollout(store):
+    from dataclasses import replace
+
+    from ctrl.rollout import STAGE, TABLE, VERSION
+    from ctrl.rollout_reuse import candidates
+
+    # A scheduled retrain: the first run saw three problems; then one problem is new and one
+    # ("rev") got another statement under the same id, so its old samples must not be reused.
+    old = [_problem(k, STATEMENTS[k], k) for k in ("add", "cat", "rev")]
+    new = [*old[:2], _problem("rev", "Write a function to reverse a list.", "rev"),
+           _problem("mx", STATEMENTS["mx"], "mx")]
+    cfg = RolloutConfig(samples=2, max_new_tokens=8, shard_size=2)
+    first = run(store, cfg, problems=_write_problems_as(store, "feedc0ffee00000a", old))
+    assert first.metrics["problems_generated"] == 3 and first.metrics["problems_reused"] == 0
+    # limit/shard_size/where do not change a problem's rows; sampling settings and model do
+    assert [m["key"] for m in candidates(store, stage=STAGE, table=TABLE, version=VERSION,
+            config=to_dict(replace(cfg, shard_size=5, limit=2)),
+            fingerprint=first.manifest["inputs"]["model"])] == [first.key]
+    for other, fp in [({"max_new_tokens": 9}, None), ({"seed": 1}, None), ({}, "sha256:other")]:
+        assert candidates(store, stage=STAGE, table=TABLE, version=VERSION,
+                          config=to_dict(replace(cfg, **other)),
+                          fingerprint=fp or first.manifest["inputs"]["model"]) == []
+
+    second = run(store, cfg, problems=_write_problems_as(store, "feedc0ffee00000b", new))
+    m = second.metrics
+    assert (m["problems_reused"], m["problems_generated"], m["problems_resumed"]) == (2, 2, 0)
+    assert second.manifest["reused_from"] == {first.key: 2}
+    before = {r["rollout_id"]: r for r in _rows(store, first.key)}
+    after = _rows(store, second.key)
+    shared = [r for r in after if r["problem_id"] in ("unit/add", "unit/cat")]
+    assert len(shared) == 4 and all(before[r["rollout_id"]] == r for r in shared)
+    rev = [r for r in after if r["problem_id"] == "unit/rev"]
+    assert all("reverse a list" in r["prompt"][0]["content"] for r in rev)
+
+    # The same problems from scratch: the same table, every problem generated.
+    scratch = run(store, replace(cfg, reuse=False), problems="feedc0ffee00000b")
+    assert scratch.key != second.key and scratch.metrics["problems_generated"] == 4
+    assert scratch.metrics["problems_reused"] == 0 and scratch.manifest["reused_from"] == {}
+    assert _rows(store, scratch.key) == after
+    # the counts are rows of the runs view
+    got = store.sql("SELECT extra->>'$.metrics.problems_reused' AS n, "
+                    "extra->>'$.reused_from' AS src FROM runs "
+                    f"WHERE artifact = '{second.key}'").to_pylist()
+    assert len(got) == 1 and got[0]["n"] == "2" and json.loads(got[0]["src"]) == {first.key: 2}
