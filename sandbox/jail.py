@@ -119,15 +119,47 @@ def uid_processes(uid: int) -> list[int]:
     return pids
 
 
+def _real_uid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return int(next(ln for ln in f if ln.startswith("Uid:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _kill_if_uid(pid: int, uid: int) -> None:
+    """SIGKILL `pid` only while it is still a process of `uid`.
+
+    pid_max can be 32768 and every sample forks, so between the /proc scan and the kill a listed
+    pid may exit and be reused by another slot's candidate (seen as a stray SIGKILL mid-run). A pidfd
+    pins one process: the uid is checked after pinning, and the signal can only reach that process.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # kernel without pidfd (< 5.3): best effort, re-checked uid
+        if _real_uid(pid) == uid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return
+    try:
+        if _real_uid(pid) == uid:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def kill_uid(uid: int, timeout: float = 5.0, spare: int | None = None) -> None:
     """SIGKILL every process of `uid` but `spare` until none is left (fork bombs keep forking a while)."""
     deadline = time.monotonic() + timeout
     while pids := [p for p in uid_processes(uid) if p != spare]:
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_if_uid(pid, uid)
         if time.monotonic() > deadline:
             raise SandboxUnavailable(f"processes {pids[:10]} of uid {uid} survive SIGKILL; "
                                      f"is one stuck in the kernel (D state)? check `ps -u {uid}`")

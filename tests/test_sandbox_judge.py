@@ -340,3 +340,20 @@ def test_broken_test_setup_fails_each_case_without_spoiling_the_next_sample():
     assert statuses(bad) == ["runtime_error", "runtime_error"] and "SyntaxError" in bad["cases"][0]["stderr"]
     good = one("def f(x):\n    return x", dict(tests, setup="y = 1"))
     assert good["passed"], good
+
+
+def test_kill_by_uid_never_hits_a_process_of_another_user():
+    """Cleanup kills a slot user's processes by pid; a pid reused by another user's process in
+    between (pid_max can be 32768) must not be hit: the uid is checked on a pinned pidfd."""
+    import os
+
+    from sandbox.jail import _kill_if_uid
+
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        _kill_if_uid(proc.pid, os.getuid() + 12345)  # as if the pid now belonged to someone else
+        assert proc.poll() is None
+        _kill_if_uid(proc.pid, os.getuid())
+        assert proc.wait(timeout=5) == -9
+    finally:
+        proc.kill()
