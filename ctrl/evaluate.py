@@ -361,9 +361,10 @@ def _cli_critic(critic: str) -> str | None:
         return None
     if critic != "sft":
         return critic
+    from ctrl.pipeline import newest_model
     from storage import Store
 
-    models = [m for m in Store().manifests() if m.get("table") == "model" and m.get("stage") == "sft"]
-    if not models:
+    key = newest_model(Store(), "sft")
+    if key is None:
         raise ConfigError("--critic sft: no SFT critic in the store yet; run `ctrl sft` first")
-    return max(models, key=lambda m: m.get("created_at", ""))["key"]
+    return key
