@@ -1,16 +1,21 @@
-"""The child: one forked process per run, inside the jail, that executes the candidate's code.
+"""The test process T: runs an item's test code inside the jail and reports each case to the worker.
 
-It sets its rlimits, rebinds fds 0-2 to the run's input/output files and reports one JSON line per
-case on fd 3 (the worker turns those into frames for the supervisor). Value cases whose verdict is
-decided outside report the value; cases decided in here use the two-process mode of guard.py, so
-this reporting process never runs candidate code there. Runs only inside the jail (its source is
-concatenated after codec.py and guard.py, before worker.py); it imports nothing of ours.
+T is forked from the worker for each run of a value item (call, assert, program). It never runs
+candidate code: the candidate lives in C (zygote.py) and T sees it only through the wire (guard.py).
+Test code runs in a namespace of T's own, pristine builtins and trusted imports:
+- a free name of the test that is a builtin is the builtin, never the candidate's (`abs`, `len`);
+- a free name that is a standard-library module is T's own import, never the candidate's (`math`);
+- the other free names (the entry point, classes the test builds, names the prompt declares) are
+  looked up in the candidate and arrive as plain data or as Remote handles;
+- helpers the test itself defines look their globals up in this namespace too.
+T reports one JSON line per case on fd 3: the value the case produced (tagged JSON, judged outside),
+or its exception. Like worker.py this runs only inside the jail (concatenated after codec.py,
+fence.py and guard.py), and it imports nothing of ours.
 """
 
 import builtins
 import io
 import json
-import math
 import os
 import resource
 import sys
@@ -18,21 +23,21 @@ import time
 import traceback
 
 if "encode" not in globals():  # run as a module (tests); in the jail the sources are concatenated
-    from sandbox.codec import TooBig, decode, encode, sanitized  # noqa: F401
-    from sandbox.guard import _send, connect, serve  # noqa: F401
+    from sandbox.codec import HOOKS, TooBig, decode, encode  # noqa: F401
+    from sandbox.guard import CandidateError, connect  # noqa: F401
 
-_PRISTINE = dict(builtins.__dict__)  # builtins as they were before any candidate ran
-# Captured before any candidate runs: a candidate that patches builtins/os/json can't reach these.
+_PRISTINE = dict(builtins.__dict__)  # T never runs candidate code: these are the real builtins
 _type, _len, _range, _dumps, _loads, _write = type, len, range, json.dumps, json.loads, os.write
 _compile, _exec, _eval, _exit, _perf = compile, exec, eval, os._exit, time.perf_counter
-dict, isinstance, getattr, callable, str, int, float = dict, isinstance, getattr, callable, str, int, float
-enumerate, max, min, BaseException, SystemExit = enumerate, max, min, BaseException, SystemExit
 OUT_LIMIT = 8 << 20  # bytes of stdout/stderr before a case is an output_limit (also RLIMIT_FSIZE)
-MAX_FRAME = 16 << 20  # bytes of one serialized return value
+MAX_FRAME = 16 << 20  # bytes of one serialized value
+T_MEMORY = 2 << 30  # address space of T: it decodes what the candidate returns (at most MAX_FRAME)
+IMPORTABLE = ("numpy",)  # non-stdlib modules T imports itself when the candidate imported them under an alias
+NEVER_IMPORT = ("antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo")
 
-
-# Test code (never candidate code) compiled by the worker before it forks, keyed by (source, filename,
-# mode): GRPO judges many samples against the same tests, so each is compiled once per jail, not per case.
+# Test code compiled by the worker before it forks T, keyed by (source, filename, mode): GRPO judges
+# many samples against the same tests. It lives in the worker and T only; no candidate process is
+# ever forked from either (candidates come from the zygote), so no candidate can read it.
 _TEST_CODE = {}
 
 
@@ -43,9 +48,7 @@ def _test_code(src, name, mode):
 
 def stdio():
     """Text streams on fds 0-2, buffered like a normal interpreter's (fast-IO idioms such as
-    sys.stdin.buffer.readline stay fast). They hold only the fd numbers and empty buffers, so the
-    worker builds them once and never uses them, and each forked run takes its own copy: building
-    them in every run cost ~0.15 ms and ~40 page copies per fork."""
+    sys.stdin.buffer.readline stay fast). The zygote builds them once; each forked run takes its own copy."""
     streams = [io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
                                 errors="replace")]
     for fd in (1, 2):
@@ -54,195 +57,130 @@ def stdio():
     return streams
 
 
-_STDIO = []  # stdio() as the worker built it before forking; empty when run outside a worker
-
-
-def _report(frame):
-    try:  # where this case's output ends, so the worker can slice stdout/stderr per case
-        frame["off"] = [os.lseek(1, 0, os.SEEK_CUR), os.lseek(2, 0, os.SEEK_CUR)]
-    except OSError:  # the candidate closed or replaced fd 1/2; the worker then takes all it finds
-        pass
-    data = (_dumps(frame) + "\n").encode()
-    if _len(data) > MAX_FRAME:
-        data = (_dumps({"i": frame.get("i"), "too_big": True}) + "\n").encode()
-    _write(3, data)
-
-
-def _flush():
-    for f in (sys.__stdout__, sys.__stderr__):
-        try:
-            f.flush()
-        except BaseException:  # a closed or broken stream is the candidate's doing; output is on disk
-            pass
-
-
-def _limit(job, n_cases):
-    mem = int(job["memory_mb"]) << 20
-    cpu = int(math.ceil(float(job["time_limit_s"]) * n_cases)) + 1
-    for res, val in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu),
-                     (resource.RLIMIT_FSIZE, OUT_LIMIT), (resource.RLIMIT_NOFILE, 64),
+def set_limits(memory_bytes, cpu_s, nofile=64):
+    for res, val in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_CPU, cpu_s),
+                     (resource.RLIMIT_FSIZE, OUT_LIMIT), (resource.RLIMIT_NOFILE, nofile),
                      (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(res, (val, val))
 
 
-def _entry(ns, name):
-    head, _, method = name.partition(".")
-    obj = ns.get(head)
-    if obj is None or (method and not isinstance(obj, type)):
+def _report(frame):
+    data = (_dumps(frame) + "\n").encode()
+    if _len(data) > MAX_FRAME:
+        data = (_dumps({"i": frame.get("i"), "too_big": True, "ms": frame.get("ms")}) + "\n").encode()
+    while data:
+        data = data[_write(3, data):]
+
+
+def _opaque(x):
+    return {"$o": "candidate object"}
+
+
+def _value(v):
+    """A case's value as tagged JSON for the supervisor; candidate objects (Remote) are opaque."""
+    saved = HOOKS["encode"]
+    HOOKS["encode"] = _opaque
+    try:
+        return encode(v)
+    finally:
+        HOOKS["encode"] = saved
+
+
+def _trusted_import(name):
+    if name in NEVER_IMPORT or not (name in sys.stdlib_module_names or name in IMPORTABLE):
         return None
-    if method:  # "Solution.method": LeetCode style, instantiate once
-        obj = getattr(obj(), method, None)
-    return obj if callable(obj) else None
+    try:
+        return __import__(name)
+    except BaseException:  # not installed here: the name stays unbound (NameError in the test)
+        return None
 
 
-def _test_namespace(job, cand_ns, fn):
-    """Namespace for test code: pristine builtins, candidate names wrapped so results are plain data."""
-    ns = {"__name__": "__test__", "__builtins__": dict(_PRISTINE)}
-    if job.get("setup_scope") == "candidate":
-        for k, v in cand_ns.items():
-            if k != "__builtins__":
-                ns[k] = sanitized(v) if _type(v).__name__ == "function" else v
+def _namespace(job, hello):
+    """The namespace test code runs in (see the module docstring)."""
+    tns = {"__name__": "__test__", "__builtins__": dict(_PRISTINE)}
+    for name in job.get("modules") or ():
+        mod = _trusted_import(name)
+        if mod is not None:
+            tns[name] = mod
+    for name, (kind, v) in hello["names"].items():
+        if name in tns:
+            continue
+        if kind == "module":
+            mod = _trusted_import(name) or _trusted_import(v.split(".")[0])
+            if mod is not None:
+                tns[name] = mod
+        else:
+            tns[name] = v
     if job.get("setup"):
-        _exec(_test_code(job["setup"], "<test setup>", "exec"), ns)
-    if fn is not None and job.get("candidate_name"):
-        ns[job["candidate_name"]] = sanitized(fn)
-    return ns
+        _exec(_test_code(job["setup"], "<test setup>", "exec"), tns)
+    if job.get("candidate_name"):
+        tns[job["candidate_name"]] = hello["entry"]
+    return tns
 
 
-def _run_case(case, fn, ns, nonce):
+def _run_case(case, tns, entry):
     mode = case["mode"]
     if mode == "call":
-        return {"v": encode(fn(*decode(case["args"])))}
+        if entry is None:
+            raise CandidateError("the entry point is not callable")
+        return {"v": _value(entry(*decode(case["args"])))}
     if mode == "expr":
-        return {"v": encode(_eval(_test_code(case["expr"], "<test>", "eval"), ns))}
+        return {"v": _value(_eval(_test_code(case["expr"], "<test>", "eval"), tns))}
     if mode == "stmt":
-        _exec(_test_code(case["src"], "<test>", "exec"), ns)
-        return {"nonce": nonce}
-    _exec(_test_code(case["test"], "<test>", "exec"), ns)  # "check": HumanEval-style, one case
-    ns["check"](ns[case["candidate_name"]])
-    return {"nonce": nonce}
+        _exec(_test_code(case["src"], "<test>", "exec"), tns)
+        return {"done": True}
+    _exec(_test_code(case["test"], "<test>", "exec"), tns)  # "check": HumanEval-style, one case
+    tns["check"](tns[case["candidate_name"]])
+    return {"done": True}
 
 
-def child_main(job, start, nonce):
-    """Run cases[start:] of a job in this (forked) process; report each on fd 3; never returns."""
-    os.setpgid(0, 0)
-    cases = job["cases"][start:] if job["kind"] != "stdin" else job["cases"][start:start + 1]
-    _limit(job, _len(cases))
-    sys.stdin, sys.stdout, sys.stderr = _STDIO or stdio()
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-    os.chdir(os.environ.get("HOME", "/"))
-    if job.get("guarded"):
-        _guarded_main(job, start, cases, nonce)
-    stdin_kind = job["kind"] == "stdin"
-    ns = {"__name__": "__main__" if stdin_kind else "candidate", "__builtins__": builtins}
-    t0 = _perf()
+def test_main(job, start, c_r, c_w):
+    """T: judge cases[start:] of a value job against the candidate behind (c_r, c_w); never returns."""
     try:
-        code = _compile(job["code"], "<candidate>", "exec")
-    except BaseException as e:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
-        _report({"i": start, "syntax": "%s: %s" % (_type(e).__name__, e)})
-        _exit(0)
-    fn = None
-    try:
-        _exec(code, ns)
-        if stdin_kind:
-            raise SystemExit(0)
-        fn = _entry(ns, job["entry"]) if job.get("entry") else None
-        if job.get("entry") and fn is None:
-            _report({"i": start, "missing": "entry point %r is not defined as a callable by the code"
-                     % job["entry"]})
-            _exit(0)
-        tns = _test_namespace(job, ns, fn)
-    except SystemExit as e:
-        ok = stdin_kind and e.code in (None, 0)
-        _flush()
-        _report({"i": start, "ms": (_perf() - t0) * 1e3, "exc": None if ok else "SystemExit",
-                 "exit": e.code if _type(e.code) is int else (0 if e.code is None else 1)})
-        _exit(0)
-    except BaseException as e:
-        traceback.print_exc()
-        _flush()
-        _report({"i": start, "exc": _type(e).__name__, "all": not stdin_kind, "ms": (_perf() - t0) * 1e3})
-        _exit(0)
-    _run_cases(cases, start, fn, tns, nonce, t0)
-
-
-def _run_cases(cases, start, fn, tns, nonce, t0):
-    for k, case in enumerate(cases):
-        frame = {"i": start + k}
-        try:
-            frame.update(_run_case(case, fn, tns, nonce))
-        except TooBig:
-            frame["too_big"] = True
-        except BaseException as e:
-            traceback.print_exc()
-            frame["exc"] = _type(e).__name__
-        frame["ms"] = (_perf() - t0) * 1e3
-        _flush()
-        _report(frame)
+        set_limits(T_MEMORY, int(float(job["time_limit_s"]) * _len(job["cases"]) + 30), 256)
+        sys.stdout = sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
+                                                   errors="backslashreplace", line_buffering=True)
         t0 = _perf()
-    _exit(0)
-
-
-def _candidate_process(job, r, w):
-    """C of the two-process mode (guard.py): run the candidate, then serve T's calls; never returns."""
-    try:
-        ns = {"__name__": "candidate", "__builtins__": builtins}
         try:
-            code = _compile(job["code"], "<candidate>", "exec")
-        except BaseException as e:
-            _send(w, {"syntax": "%s: %s" % (_type(e).__name__, e)})
+            hello = connect(c_r, c_w, _PRISTINE)
+        except CandidateError as e:
+            hello = {"exc": "ended", "msg": str(e)}
+        if "names" not in hello:
+            frame = {"i": start, "ms": (_perf() - t0) * 1e3, "all": True}
+            for key in ("syntax", "missing"):
+                if key in hello:
+                    frame[key] = str(hello[key])[:4096]
+            if "syntax" not in frame and "missing" not in frame:
+                frame["exc"] = str(hello.get("exc", "?"))[:200]
+                frame["ended"] = hello.get("exc") == "ended"
+            _report(frame)
             _exit(0)
         try:
-            _exec(code, ns)
-            fn = _entry(ns, job["entry"]) if job.get("entry") else None
-        except BaseException as e:
+            tns = _namespace(job, hello)
+        except BaseException as e:  # the test's own setup failed: every case fails, visibly
             traceback.print_exc()
-            _flush()
-            _send(w, {"exc": _type(e).__name__})
+            _report({"i": start, "exc": _type(e).__name__, "all": True, "setup": True})
             _exit(0)
-        if job.get("entry") and fn is None:
-            _send(w, {"missing": "entry point %r is not defined as a callable by the code" % job["entry"]})
-            _exit(0)
-        serve(ns, fn, r, w)
-        _flush()
+        entry = hello["entry"] if callable(hello["entry"]) else None
+        for k, case in enumerate(job["cases"][start:]):
+            frame = {"i": start + k}
+            try:
+                frame.update(_run_case(case, tns, entry))
+            except TooBig:
+                frame["too_big"] = True
+            except CandidateError as e:
+                frame["exc"] = "CandidateError"
+                frame["msg"] = str(e)[:500]
+                if "process ended" in str(e):  # the wire is gone: every later case fails the same way
+                    frame.update(all=True, ended=True)
+            except BaseException as e:
+                traceback.print_exc()
+                frame["exc"] = _type(e).__name__
+            frame["ms"] = (_perf() - t0) * 1e3
+            sys.stderr.flush()
+            _report(frame)
+            if frame.get("all"):
+                break
+            t0 = _perf()
     finally:
         _exit(0)
-
-
-def _guarded_main(job, start, cases, nonce):
-    """T of the two-process mode: judge cases in the jail without ever running candidate code here."""
-    c_r, t_w = os.pipe()
-    t_r, c_w = os.pipe()
-    if os.fork() == 0:
-        for fd in (3, t_w, t_r):
-            os.close(fd)
-        _candidate_process(job, c_r, c_w)
-    os.close(c_r)
-    os.close(c_w)
-    t0 = _perf()
-    try:
-        hello = connect(t_r, t_w, _PRISTINE)
-    except BaseException as e:  # C died or garbled its hello
-        hello = {"exc": _type(e).__name__}
-    if "names" not in hello:
-        frame = {"i": start, "ms": (_perf() - t0) * 1e3}
-        frame.update({"exc": str(hello["exc"]), "all": True} if "exc" in hello else
-                     {k: str(v) for k, v in hello.items() if k in ("syntax", "missing")} or {"exc": "?", "all": True})
-        _flush()
-        _report(frame)
-        _exit(0)
-    tns = {"__name__": "__test__", "__builtins__": dict(_PRISTINE)}
-    try:
-        if job.get("setup_scope") == "candidate":
-            tns.update(hello["names"])
-        if job.get("setup"):
-            _exec(_test_code(job["setup"], "<test setup>", "exec"), tns)
-        if job.get("candidate_name"):
-            tns[job["candidate_name"]] = hello["entry"]
-    except BaseException as e:
-        traceback.print_exc()
-        _flush()
-        _report({"i": start, "exc": _type(e).__name__, "all": True})
-        _exit(0)
-    _run_cases(cases, start, None, tns, nonce, t0)
-    _exit(0)

@@ -15,7 +15,7 @@ import math
 int, float, str, list, tuple, dict, set, frozenset = int, float, str, list, tuple, dict, set, frozenset
 bytes, bytearray, complex, memoryview, type, hex = bytes, bytearray, complex, memoryview, type, hex
 BaseException, object = BaseException, object
-_type, _issub, _range = type, issubclass, range
+_type, _issub, _range, _len = type, issubclass, range, len
 _isnan, _isinf = math.isnan, math.isinf
 MAX_DEPTH, MAX_ITEMS = 100, 2_000_000
 # Set only inside the jail's two-process mode (guard.py), each in its own process: objects that are
@@ -85,30 +85,81 @@ class _Opaque:
     __hash__ = object.__hash__
 
 
-def decode(d):
-    """Tagged JSON data back to plain builtins (so test code in the jail sees only plain data)."""
-    if _type(d) is list:
-        return [decode(v) for v in d]
-    if _type(d) is not dict:
-        return d
-    (tag, v), = d.items()
-    if tag == "$t":
-        return tuple(decode(e) for e in v)
-    if tag in ("$s", "$fs"):
-        return (set if tag == "$s" else frozenset)(decode(e) for e in v)
-    if tag == "$d":
-        return {decode(k): decode(e) for k, e in v}
-    if tag == "$f":
-        return float(v)
-    if tag == "$i":
-        return int(v, 16)
-    if tag == "$b":
-        return bytes.fromhex(v)
-    if tag == "$c":
-        return complex(decode(v[0]), decode(v[1]))
+TAGS = ("$t", "$s", "$fs", "$d", "$f", "$i", "$b", "$c", "$h", "$o")
+MAX_HEX = 1 << 18  # hex digits of one tagged int (~1M bits): more is a decode bomb, not an answer
+_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+class DecodeError(ValueError):
+    """Data that is not a value of the tagged format, or that costs too much to rebuild."""
+
+
+def _unique(vals):
+    """Refuse a set/dict whose elements mostly share a hash: building it would cost O(n^2)."""
+    if _len(vals) > 64 and _len({hash(v) for v in vals}) * 2 < _len(vals):
+        raise DecodeError("set or dict keys collide in their hash (a decode bomb)")
+    return vals
+
+
+def decode(d, depth=0, budget=None):
+    """Tagged JSON data back to plain builtins, under a cost budget (raises DecodeError).
+
+    A JSON object with exactly one key that is a tag (TAGS) is that tagged value; any other JSON
+    object is a dict with string keys (so the item contract can write `{"a": 1}`; use `$d` for other
+    keys, or for a dict whose only key looks like a tag).
+    """
+    budget = budget if budget is not None else [MAX_ITEMS]
+    budget[0] -= 1
+    if depth > MAX_DEPTH or budget[0] < 0:
+        raise DecodeError("value too deep or too large to decode")
+    t = _type(d)
+    if t is list:
+        return [decode(v, depth + 1, budget) for v in d]
+    if t is not dict:
+        if t in (str, int, float, bool) or d is None:
+            return d
+        raise DecodeError("not JSON data: %s" % t.__name__)
+    if _len(d) != 1 or next(iter(d)) not in TAGS:
+        return {k: decode(v, depth + 1, budget) for k, v in dict.items(d)}
+    (tag, v), = dict.items(d)
     if tag == "$h" and HOOKS["decode"] is not None:
         return HOOKS["decode"](v)
-    return _Opaque()
+    if tag in ("$h", "$o"):
+        return _Opaque()
+    if tag in ("$t", "$s", "$fs", "$d") and _type(v) is not list:
+        raise DecodeError("%s needs a list" % tag)
+    if tag == "$t":
+        return tuple(decode(e, depth + 1, budget) for e in v)
+    if tag in ("$s", "$fs"):
+        return (set if tag == "$s" else frozenset)(_unique([decode(e, depth + 1, budget) for e in v]))
+    if tag == "$d":
+        pairs = []
+        for e in v:
+            if _type(e) is not list or _len(e) != 2:
+                raise DecodeError("$d needs [key, value] pairs")
+            pairs.append((decode(e[0], depth + 1, budget), decode(e[1], depth + 1, budget)))
+        _unique([k for k, _ in pairs])
+        return {k: e for k, e in pairs}
+    if tag == "$f":
+        if v not in _FLOATS:
+            raise DecodeError("$f must be nan, inf or -inf")
+        return _FLOATS[v]
+    if tag == "$i":
+        if _type(v) is not str or _len(v) > MAX_HEX:
+            raise DecodeError("$i must be a hex string of at most %d digits" % MAX_HEX)
+        budget[0] -= _len(v) // 64
+        return int(v, 16)
+    if tag == "$b":
+        if _type(v) is not str:
+            raise DecodeError("$b must be a hex string")
+        budget[0] -= _len(v) // 64
+        return bytes.fromhex(v)
+    if _type(v) is not list or _len(v) != 2:  # "$c"
+        raise DecodeError("$c needs [real, imag]")
+    re, im = decode(v[0], depth + 1, budget), decode(v[1], depth + 1, budget)
+    if _type(re) not in (int, float) or _type(im) not in (int, float):
+        raise DecodeError("$c parts must be numbers")
+    return complex(re, im)
 
 
 def sanitized(fn):
@@ -116,6 +167,6 @@ def sanitized(fn):
     def call(*args, **kwargs):
         try:
             return decode(encode(fn(*args, **kwargs)))
-        except TooBig:
+        except (TooBig, DecodeError):
             return _Opaque()
     return call

@@ -1,26 +1,29 @@
-"""Two-process mode, for tests whose verdict must be computed inside the jail.
+"""The wire between the test process T and the candidate process C (both inside the jail).
 
-`assert candidate(x)`, `assert abs(candidate(x) - 1.5) < 1e-6` or a whole HumanEval `check()` decide
-pass/fail in the jail; if candidate code ran in the process that reports, it could forge the report
-(write `true` to the report pipe, read a nonce off the stack). So the reporting process T never runs
-candidate code: it forks C, which alone executes the candidate and answers calls over a pipe pair
-with plain data; objects that are not plain data stay in C and reach T as handles (`Remote`). C has
-no report pipe, cannot open T's fds or memory (both are non-dumpable, seccomp forbids ptrace), and
-killing or stopping T only fails the case. Like worker.py this runs only inside the jail (its source
-is concatenated after codec.py), and it imports nothing of ours.
+Every verdict that needs the candidate is computed by test code running in T: a process forked
+from the worker, with pristine builtins and modules, that never runs candidate code. The candidate
+runs in C, forked from a zygote that has never seen a job, behind the fence (fence.py). T reaches
+C only through this wire: it asks for named values and calls them; C answers with plain data
+(codec.encode, base-class methods only) or, for objects that are not data, with handles that stay
+in C and appear in T as `Remote` (callable, attribute access over the wire, equal to nothing,
+falsy). A reply is read under a size cap and decoded under a cost budget; anything malformed is
+the candidate's failure (CandidateError), never the judge's. Like worker.py this runs only inside
+the jail (concatenated after codec.py), and it imports nothing of ours.
 """
 
 import json
 import os
 
 if "encode" not in globals():  # run as a module (tests); in the jail codec.py's source is prepended
-    from sandbox.codec import HOOKS, TooBig, decode, encode  # noqa: F401
+    from sandbox.codec import HOOKS, DecodeError, TooBig, decode, encode  # noqa: F401
 
 _dumps_g, _loads_g, _read_g, _write_g = json.dumps, json.loads, os.read, os.write
+MAX_REPLY = 16 << 20  # bytes of one reply from C
 
 
 class CandidateError(Exception):
-    """Raised in T for an exception of the candidate whose type is not a builtin exception."""
+    """Raised in T for a failure of the candidate: its own exception (when its type is not a builtin
+    exception), a reply that is garbled or too large, or its process ending."""
 
 
 def _send(fd, obj):
@@ -29,18 +32,31 @@ def _send(fd, obj):
         data = data[_write_g(fd, data):]
 
 
-def _recv(fd, buf):
-    while b"\n" not in buf[0]:
+def _recv(fd, buf, limit=MAX_REPLY):
+    """One JSON line from fd; linear in its length, and refused past `limit` bytes."""
+    scanned = 0
+    while True:
+        nl = buf[0].find(b"\n", scanned)
+        if nl >= 0:
+            break
+        if len(buf[0]) > limit:
+            raise CandidateError("reply over %d bytes" % limit)
+        scanned = len(buf[0])
         chunk = _read_g(fd, 1 << 20)
         if not chunk:
             raise CandidateError("the candidate's process ended before answering")
         buf[0] += chunk
-    line, buf[0] = buf[0].split(b"\n", 1)
-    return _loads_g(line)
+    line, buf[0] = buf[0][:nl], buf[0][nl + 1:]
+    try:
+        return _loads_g(line)
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise CandidateError("garbled reply (%s)" % type(e).__name__) from None
 
 
-def serve(ns, entry, rfd, wfd):
-    """In C: expose the candidate's namespace; answer {"op", "h", "args"/"name"} requests until EOF."""
+def serve(ns, entry, names, rfd, wfd, flush=None):
+    """In C: send the hello (the entry point and the requested `names`), then answer
+    {"op": "call"|"getattr", "h", ...} requests until T closes the wire. `flush` runs before each
+    answer, so what the candidate printed is on disk when T reports the case."""
     objs = []
 
     def handle(x):
@@ -49,17 +65,21 @@ def serve(ns, entry, rfd, wfd):
 
     HOOKS["encode"], HOOKS["decode"] = handle, objs.__getitem__
     buf = [b""]
-    names = {}
-    for k, v in list(ns.items()):
-        if not k.startswith("__"):
+    found = {}
+    for k in names:
+        if k in ns:
+            v = ns[k]
+            if type(v).__name__ == "module":  # T imports a trusted copy itself (by the test's name)
+                found[k] = {"$m": str(getattr(v, "__name__", k))}
+                continue
             try:
-                names[k] = encode(v)
+                found[k] = encode(v)
             except TooBig:
-                names[k] = handle(v)
-    _send(wfd, {"names": names, "entry": encode(entry) if entry is not None else None})
+                found[k] = handle(v)
+    _send(wfd, {"names": found, "entry": encode(entry) if entry is not None else None})
     while True:
         try:
-            req = _recv(rfd, buf)
+            req = _recv(rfd, buf, 1 << 30)
         except CandidateError:
             return
         try:
@@ -69,13 +89,20 @@ def serve(ns, entry, rfd, wfd):
             else:
                 out = getattr(target, req["name"])
             reply = {"v": encode(out)}
+        except TooBig:
+            reply = {"too_big": True}
         except BaseException as e:  # the candidate's own exception, handed to T by name
-            reply = {"exc": type(e).__name__, "msg": str(e)[:500]}
+            try:
+                reply = {"exc": type(e).__name__, "msg": str(e)[:500]}
+            except BaseException:  # a hostile __str__: the name is enough
+                reply = {"exc": "Exception", "msg": ""}
+        if flush is not None:
+            flush()
         _send(wfd, reply)
 
 
 class Remote:
-    """T's view of an object living in C: callable and attribute access go over the pipe; it equals
+    """T's view of an object living in C: callable and attribute access go over the wire; it equals
     nothing and is falsy, like an opaque value judged outside."""
 
     __slots__ = ("_h",)
@@ -106,18 +133,27 @@ _RPC = {}
 
 def connect(rfd, wfd, builtin_excs):
     """In T: wire Remote to C's pipes; returns C's hello: {"names", "entry"} decoded, or its failure
-    ({"syntax"}, {"exc"}, {"missing"}) as C reported it."""
+    ({"syntax"}, {"exc"}, {"missing"}) as C reported it. Raises CandidateError for a garbled hello."""
     buf = [b""]
 
     def call(req):
         _send(wfd, req)
         rep = _recv(rfd, buf)
+        if type(rep) is not dict:
+            raise CandidateError("garbled reply")
+        if rep.get("too_big"):
+            raise TooBig("the candidate's value is too deep or too large to serialize")
         if "exc" in rep:
-            cls = builtin_excs.get(rep["exc"])
-            if not (isinstance(cls, type) and issubclass(cls, Exception)):
-                cls = CandidateError
-            raise cls("%s: %s" % (rep["exc"], rep.get("msg", "")) if cls is CandidateError else rep.get("msg", ""))
-        return decode(rep.get("v"))
+            name = str(rep["exc"])[:100]
+            cls = builtin_excs.get(name)
+            if not (isinstance(cls, type) and issubclass(cls, Exception)) or cls is AssertionError:
+                # AssertionError too: a candidate raising one must not look like the test's own assert
+                raise CandidateError("%s: %s" % (name, str(rep.get("msg", ""))[:500]))
+            raise cls(str(rep.get("msg", ""))[:500])
+        try:
+            return decode(rep.get("v"))
+        except (DecodeError, RecursionError, MemoryError, TypeError, ValueError) as e:
+            raise CandidateError("returned value could not be decoded (%s)" % type(e).__name__) from None
 
     def encode_remote(x):  # a Remote handed back to C as an argument is C's own object again
         if type(x) is Remote:
@@ -126,7 +162,23 @@ def connect(rfd, wfd, builtin_excs):
 
     HOOKS["decode"], HOOKS["encode"], _RPC["call"] = Remote, encode_remote, call
     hello = _recv(rfd, buf)
+    if type(hello) is not dict:
+        raise CandidateError("garbled hello")
     if "names" in hello:
-        hello["names"] = {k: decode(v) for k, v in hello["names"].items()}
-        hello["entry"] = decode(hello["entry"]) if hello.get("entry") is not None else None
+        names = {}
+        if type(hello["names"]) is not dict:
+            raise CandidateError("garbled hello")
+        for k, v in hello["names"].items():
+            if type(v) is dict and "$m" in v and len(v) == 1:
+                names[k] = ("module", str(v["$m"]))
+            else:
+                try:
+                    names[k] = ("value", decode(v))
+                except (DecodeError, RecursionError, TypeError, ValueError):
+                    raise CandidateError("garbled hello") from None
+        hello["names"] = names
+        try:
+            hello["entry"] = decode(hello["entry"]) if hello.get("entry") is not None else None
+        except (DecodeError, RecursionError, TypeError, ValueError):
+            raise CandidateError("garbled hello") from None
     return hello

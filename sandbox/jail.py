@@ -24,13 +24,15 @@ import subprocess
 import tempfile
 import time
 
+from sandbox import cgroup
+
 log = logging.getLogger("sandbox")
 
 BASE = "/var/lib/ctrl-sandbox"
 PYTHON = "/usr/bin/python3"
 MAX_SLOTS = 8
 HOME_MB = 128  # size of each slot's tmpfs home: bounds what a candidate can write
-NPROC = 48  # processes per slot uid, host-wide (worker and firejail included)
+NPROC = 160  # processes per slot uid, host-wide: a backstop; the sample's own bound is its cgroup's pids.max
 HIDDEN = ["/home", "/root", "/mnt", "/media", "/srv", "/opt", "/run/user", "/var/mail", "/var/spool",
           "/var/log", "/var/backups", "/var/cache", "/boot", "/run/dbus", "/run/systemd", "/run/postgresql",
           "/run/mysqld", "/run/docker", "/run/containerd", "/run/xpra", "/run/screen", "/run/sshd"]
@@ -51,7 +53,8 @@ class SlotFailure(RuntimeError):
 
 
 def worker_source() -> str:
-    return "\n".join((_HERE / f).read_text() for f in ("codec.py", "guard.py", "child.py", "worker.py"))
+    return "\n".join((_HERE / f).read_text() for f in ("codec.py", "fence.py", "guard.py", "child.py", "zygote.py",
+                                                        "worker.py"))
 
 
 def firejail_path() -> str | None:
@@ -197,7 +200,10 @@ class Slot:
         self.hello: dict = {}
         self.jail_pids: set[int] = set()
         self.home_bounded = False
-        self._buf = b""
+        self._buf, self._scanned = bytearray(), 0
+        self.cgroup: cgroup.SlotCgroup | None = None
+        self.zygote_pid: int | None = None
+        self.seq = 0
         if isolation == "firejail":
             pw = pwd.getpwnam(slot_user(index))
             self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, pw.pw_dir
@@ -231,7 +237,7 @@ class Slot:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, cwd=self.home, env=env, close_fds=True,
                                      start_new_session=True, **kw)
-        self._buf = b""
+        self._buf, self._scanned = bytearray(), 0
         try:
             self.proc.stdin.write((json.dumps(worker_source()) + "\n").encode())
             self.proc.stdin.flush()
@@ -247,10 +253,37 @@ class Slot:
                                      f"stderr: {err.strip() or '(empty)'}")
         self.hello = hello
         self.jail_pids = self._jail_pids() if self.isolation == "firejail" else set()
+        if self.isolation == "firejail":
+            self._confine_zygote(hello)
         return hello
 
+    def _confine_zygote(self, hello: dict) -> None:
+        """Move the jail's zygote (hence every candidate it forks) into the slot's cgroup."""
+        zpid = None
+        for pid in uid_processes(self.uid):  # the slot user is ours alone: one jail, one zygote
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    ns = next(ln for ln in f if ln.startswith("NSpid:")).split()[1:]
+            except (OSError, StopIteration):
+                continue
+            if len(ns) > 1 and int(ns[-1]) == hello.get("zygote"):
+                zpid = int(ns[0])
+        if zpid is None:
+            self.stop()
+            raise SandboxUnavailable(f"jail {self.index}: its zygote (pid {hello.get('zygote')} in the jail) "
+                                     "was not found on the host")
+        try:
+            if self.cgroup is None:
+                self.cgroup = cgroup.SlotCgroup(self.index)
+            self.cgroup.add(zpid)
+        except (cgroup.CgroupError, OSError) as e:
+            self.stop()
+            raise SandboxUnavailable(f"jail {self.index}: per-sample limits unavailable: {e}") from e
+        self.zygote_pid = zpid
+        self.jail_pids.add(zpid)
+
     def _jail_pids(self) -> set[int]:
-        """Host pids of this jail's own processes: firejail, its namespace init and the worker."""
+        """Host pids of this jail's own processes: firejail, its namespace init, the worker, the zygote."""
         parents = {}
         for pid in uid_processes(self.uid):
             try:
@@ -259,7 +292,9 @@ class Slot:
             except (OSError, StopIteration):
                 continue
         init = {p for p, pp in parents.items() if pp == self.proc.pid}
-        return {self.proc.pid} | init | {p for p, pp in parents.items() if pp in init}
+        worker = {p for p, pp in parents.items() if pp in init}
+        return {self.proc.pid} | init | worker | {p for p, pp in parents.items() if pp in worker} | \
+            ({self.zygote_pid} if self.zygote_pid else set())
 
     def strays(self) -> list[int]:
         """Processes of the slot user that are not the jail itself (should be none between items)."""
@@ -312,20 +347,35 @@ class Slot:
     def release(self) -> None:
         """Stop the jail and give the slot user back to other processes."""
         self.stop()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self.isolation != "firejail":
             shutil.rmtree(self.home, ignore_errors=True)
         if self.lock_fd is not None:
             os.close(self.lock_fd)
             self.lock_fd = None
 
-    def run(self, job: dict, case_wall_s: float) -> tuple[dict[int, dict], dict]:
-        """Send a job; returns ({case index: frame}, end frame). Raises SlotFailure (slot then stopped)."""
+    def run(self, job: dict, case_wall_s: float, on_frame=None) -> tuple[dict[int, dict], dict]:
+        """Send a job; returns ({case index: frame}, end frame). Raises SlotFailure (slot then stopped).
+
+        `on_frame(frame)` is called for each case frame as it arrives; when it returns True the worker
+        is told to stop the job (reward mode: the first failing case decides). A SIGKILL the worker
+        saw is resolved here: the sample's own memory limit (the cgroup's OOM counter moved) is the
+        candidate's `memory`, anything else a kill from outside, `sandbox`."""
         frames: dict[int, dict] = {}
-        acked = False
+        acked, stop_sent = False, False
+        self.seq += 1
+        job = dict(job, seq=self.seq)
+        n = len(job.get("cases") or ())
         try:
+            oom0 = 0
+            if self.cgroup is not None:
+                self.cgroup.set_memory(int(job["memory_mb"]))
+                oom0 = self.cgroup.oom_kills()
             self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as e:
+        except (BrokenPipeError, OSError, cgroup.CgroupError) as e:
             self.stop()
             raise SlotFailure(f"could not send the job to worker {self.index}: {e}", frames, acked)
         deadline = time.monotonic() + 30
@@ -339,8 +389,31 @@ class Slot:
             if frame.get("ack"):
                 acked = True
             elif "i" in frame:
-                frames[int(frame["i"])] = frame
+                i = frame["i"]
+                if type(i) is not int or not 0 <= i < n:
+                    self.stop()
+                    raise SlotFailure(f"jailed worker {self.index} sent a frame for case {i!r:.40}", frames, acked)
+                if frame.get("st") == "sigkill":
+                    oom = self.cgroup.oom_kills() if self.cgroup is not None else oom0
+                    if oom > oom0:
+                        frame.update(st="memory", msg="killed by the sample's memory limit (cgroup OOM killer)")
+                        oom0 = oom
+                    else:
+                        frame.update(st="sandbox", msg=f"{frame.get('msg', 'killed')} from outside the sample "
+                                     "(not its limits): not the candidate's doing")
+                frames[i] = frame
+                if on_frame is not None and not stop_sent and on_frame(frame):
+                    stop_sent = True
+                    try:
+                        self.proc.stdin.write((json.dumps({"op": "stop", "job": self.seq}) + "\n").encode())
+                        self.proc.stdin.flush()
+                    except OSError:
+                        pass  # the worker is gone: the next read says so
             elif frame.get("end"):
+                if self.cgroup is not None and set(self.cgroup.procs()) - {self.zygote_pid}:
+                    log.warning("slot %d: processes survived the sample in its cgroup; restarting the jail",
+                                self.index)
+                    self.stop()
                 return frames, frame
             deadline = time.monotonic() + case_wall_s + 3  # the worker kills at case_wall_s
 
@@ -365,8 +438,13 @@ class Slot:
         return f"(firejail exit status {self.proc.returncode}{'; ' + err if err else ''})"
 
     def _read(self, deadline: float) -> dict | None:
+        """The worker's next JSON line; linear in its length however it arrives, never raises."""
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
+        while True:
+            nl = self._buf.find(b"\n", self._scanned)
+            if nl >= 0:
+                break
+            self._scanned = len(self._buf)
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 return None
@@ -374,8 +452,11 @@ class Slot:
             if not data:
                 return {"eof": True}
             self._buf += data
-        line, self._buf = self._buf.split(b"\n", 1)
+        line = bytes(self._buf[:nl])
+        del self._buf[:nl + 1]
+        self._scanned = 0
         try:
-            return json.loads(line)
-        except ValueError:
+            frame = json.loads(line)
+        except (ValueError, RecursionError, MemoryError):
             return {"fatal": f"unreadable line from the worker: {line[:200]!r}"}
+        return frame if isinstance(frame, dict) else {"fatal": f"unexpected line from the worker: {line[:200]!r}"}

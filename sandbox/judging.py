@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
-import reprlib
 import threading
 import time
 
 from sandbox import codec, compare, jail, selftest
-from sandbox.plan import TRUNC, BadItem, Plan, plan, trunc
+from sandbox.plan import TRUNC, BadItem, Plan, plan, show, trunc
 
 log = logging.getLogger("sandbox")
 
@@ -28,8 +28,6 @@ NO_CASES_RULE = "no test cases: nothing was run and passed is false"
 _POOL: dict[str, list[jail.Slot]] = {}
 _PROVEN: dict[str, list] = {}
 _LOCK = threading.RLock()
-_REPR = reprlib.Repr()
-_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = TRUNC, 200, 100, 50, 8
 
 
 def resolve_isolation(isolation: str) -> str:
@@ -188,93 +186,129 @@ def judge(items: list[dict], *, workers: int | None = None, isolation: str = "au
 
 
 def _run_item(slot: jail.Slot, item: dict, p: Plan, mode: str) -> dict:
+    """Judge one item on a slot. What the sample can cause is its verdict; a failure of the judge
+    (a worker that dies or stalls, a kill from outside the sample) is retried once on a fresh jail
+    and, failing again, is `sandbox_error` (never a verdict, never cached as one)."""
+    reward = bool(p.job.get("reward"))
+
+    def first_failure(frame):
+        k = frame["i"]
+        return reward and verdict(p.checks[k], frame, p.verdict)[0] != "pass"
+
     frames: dict[int, dict] = {}
+    stopped = False
     for attempt in (1, 2):
         try:
             if not slot.alive:
                 _start(slot)
-            frames, _ = slot.run(p.job, p.job["wall_s"])
-            break
+            frames, end = slot.run(p.job, p.job["wall_s"], first_failure if reward else None)
+            stopped = bool(end.get("stopped"))
         except jail.SandboxUnavailable as e:
             frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
             break
         except jail.SlotFailure as e:
-            frames = dict(e.frames)
-            if e.acked:  # the candidate was running: its doing (killed or stopped the worker)
-                stalled = "stopped responding" in str(e)
-                for k in range(len(p.checks)):
-                    if k not in frames:
-                        frames[k] = {"st": "timeout" if stalled else "died", "msg": str(e)}
-                break
-            if attempt == 2:
-                frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
-    return _result(item, p, frames, mode)
+            log.warning("item %r: %s (attempt %d of 2)", item.get("id"), e, attempt)
+            frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
+            continue
+        if not any(f.get("st") == "sandbox" for f in frames.values()):
+            break
+        log.warning("item %r: killed from outside the sample (attempt %d of 2); judging it again",
+                    item.get("id"), attempt)
+    return _result(item, p, frames, mode, stopped)
 
 
 def _bad(item, msg: str, mode: str) -> dict:
     return {"id": item.get("id") if isinstance(item, dict) else None, "passed": False, "n_cases": 1,
             "n_passed": 0, "cases": [{"status": "sandbox_error", "time_ms": 0.0, "stdout": "",
-                                      "stderr": f"[judge] bad item: {msg}", "input": "", "expected": ""}],
-            "isolation": mode, "judge_rule": "not judged: malformed item"}
+                                      "stderr": f"[judge] bad item: {msg}", "input": "", "expected": "",
+                                      "rule": "not judged"}],
+            "isolation": mode, "judge_rule": "not judged: malformed item", "mode": "full", "n_run": 0}
 
 
-def _result(item: dict, p: Plan, frames: dict[int, dict], mode: str) -> dict:
+def _result(item: dict, p: Plan, frames: dict[int, dict], mode: str, stopped: bool = False) -> dict:
     cases = []
+    reward = bool(p.job.get("reward"))
     for k, check in enumerate(p.checks):
-        f = frames.get(k) or {"st": "sandbox", "msg": "the worker sent no result for this case"}
+        f = frames.get(k)
+        if f is None and reward and (stopped or any(c["status"] != "pass" for c in cases)):
+            break  # reward mode: the cases after the first failing one were not run
+        f = f or {"st": "sandbox", "msg": "the worker sent no result for this case"}
         status, stdout, msg = verdict(check, f, p.verdict)
-        err = (f.get("err") or "") + (f"\n[judge] {msg}" if msg else "")
+        err = (f.get("err") if isinstance(f.get("err"), str) else "") + (f"\n[judge] {msg}" if msg else "")
         ms = f.get("ms")
-        cases.append({"status": status, "time_ms": round(float(ms), 3) if isinstance(ms, (int, float)) else 0.0,
-                      "stdout": trunc(stdout), "stderr": trunc(err.strip("\n"), TRUNC),
-                      "input": trunc(check["show_in"]), "expected": trunc(check["show_exp"])})
+        case = {"status": status, "time_ms": round(float(ms), 3) if isinstance(ms, (int, float)) and
+                math.isfinite(ms) else 0.0,
+                "stdout": trunc(stdout), "stderr": trunc(err.strip("\n"), TRUNC),
+                "input": trunc(check["show_in"]), "expected": trunc(check["show_exp"]),
+                "rule": check.get("rule", p.rule)}
+        if item.get("return_values") and f.get("st") == "ok" and "v" in f:
+            case["value"] = f["v"]  # the returned value as tagged JSON (codec.py), e.g. to record outputs
+        cases.append(case)
+        if reward and status != "pass":
+            break
     n_passed = sum(c["status"] == "pass" for c in cases)
-    rule = p.rule if cases else p.rule + "; " + NO_CASES_RULE
+    n = len(p.checks)
+    rule = p.rule if n else p.rule + "; " + NO_CASES_RULE
     # No cases: nothing was verified, so the item does not pass (a reward must not come for free)
-    return {"id": item.get("id"), "passed": bool(cases) and n_passed == len(cases), "n_cases": len(cases),
-            "n_passed": n_passed, "cases": cases, "isolation": mode, "judge_rule": rule}
+    return {"id": item.get("id"), "passed": bool(n) and n_passed == n, "n_cases": n, "n_passed": n_passed,
+            "n_run": len(cases), "cases": cases, "isolation": mode, "judge_rule": rule,
+            "mode": "reward" if reward else "full"}
 
 
 _SIMPLE = {"syntax": "syntax_error", "missing": "runtime_error", "timeout": "timeout",
            "memory": "memory_limit", "output": "output_limit", "signal": "runtime_error",
-           "exit": "runtime_error", "protocol": "runtime_error", "died": "runtime_error",
-           "sandbox": "sandbox_error"}
+           "exit": "runtime_error", "sandbox": "sandbox_error"}
 
 
 def verdict(check: dict, f: dict, fixed=None) -> tuple[str, str, str]:
-    """(status, stdout shown, judge message) for one case from the frame the worker sent."""
-    st, out, msg = f.get("st"), f.get("out") or "", f.get("msg") or ""
+    """(status, stdout shown, judge message) for one case from the frame the worker sent. Total:
+    whatever the frame holds, a candidate's value that cannot be decoded or compared fails its case."""
+    try:
+        return _verdict(check, f, fixed)
+    except Exception as e:  # noqa: BLE001 - the judge must not crash on what a candidate produced
+        return "wrong_answer", "", f"returned value could not be judged ({type(e).__name__})"
+
+
+def _verdict(check: dict, f: dict, fixed) -> tuple[str, str, str]:
+    st = f.get("st")
+    out = f.get("out") if isinstance(f.get("out"), str) else ""
+    msg = f.get("msg") if isinstance(f.get("msg"), str) else ""
     if st == "fixed":
         return fixed[0], "", fixed[1]
     if st in _SIMPLE:
         return _SIMPLE[st], out, msg
     if st == "exc":
-        exc = f.get("exc")
+        exc = str(f.get("exc"))
         if exc == "MemoryError":
             return "memory_limit", out, "MemoryError"
         if exc == "AssertionError" and check["how"] == "jail":
             return "wrong_answer", out, "assertion failed"
-        code = f.get("exit")
-        return "runtime_error", out, f"exit status {code}" if exc == "SystemExit" else f"raised {exc}"
+        if exc == "AssertionError" and check["how"] in ("truthy", "falsy", "eq") and f.get("setup"):
+            return "runtime_error", out, "the test setup failed"
+        return "runtime_error", out, msg or f"raised {exc}"
     if st != "ok":
-        return "sandbox_error", out, f"unknown report {st!r} from the worker"
+        return "sandbox_error", out, f"unknown report {st!r:.40} from the worker"
     how = check["how"]
     if how == "stdin":
-        return ("pass" if compare.stdin_equal(out, check["expected"]) else "wrong_answer"), out, ""
+        if f.get("more"):
+            return "wrong_answer", out, f"printed {f['more']} bytes more than could match the expected output"
+        ok = compare.stdin_equal(out, check["expected"], check["atol"], check["rtol"])
+        return ("pass" if ok else "wrong_answer"), out, ""
     if how == "jail":
         return "pass", out, ""
     try:
         got = codec.decode(f.get("v"))
-    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e:
+    except (codec.DecodeError, ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError) as e:
         return "wrong_answer", out, f"returned value could not be decoded ({type(e).__name__})"
-    shown = _REPR.repr(got)
-    try:
-        if how == "json":
-            ok = compare.json_equal(got, check["expected"], atol=check["atol"])
-        elif how == "eq":
-            ok = compare.python_equal(got, check["expected"])
+    shown = show(got)
+    if how == "call":
+        mode = check["compare"]
+        if mode == "evalplus":
+            ok = compare.evalplus_equal(got, check["expected"], check["args"], check["atol"], check["oracle"])
         else:
-            ok = compare.truthy(got) == (how == "truthy")
-    except RecursionError:
-        return "wrong_answer", shown, "returned value nested too deeply to compare"
+            ok = compare.python_equal(got, check["expected"], check["atol"], compare.CALL_RTOL, mode == "json")
+    elif how == "eq":
+        ok = compare.python_equal(got, check["expected"], 0.0, 0.0)
+    else:
+        ok = compare.truthy(got) == (how == "truthy")
     return ("pass" if ok else "wrong_answer"), shown, ""

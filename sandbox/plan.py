@@ -9,14 +9,18 @@ split so the jail only evaluates EXPR. What cannot be split runs in the jail as 
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import json
 import math
+import reprlib
+import sys
 from dataclasses import dataclass, field
 
 from sandbox import codec, compare
 
 MAX_CODE = 1 << 20  # bytes of candidate code we agree to run
+OUT_CAP = 8 << 20  # bytes of a stdin case's output sent back for comparison (the jail's output limit)
 MAX_CASES = 10_000
 TRUNC = 2048  # characters kept of stdout, stderr, input and expected in results
 DEFAULT_TIME_S, DEFAULT_MEMORY_MB = 2.0, 256
@@ -42,12 +46,32 @@ class Plan:
 
 
 def trunc(s, n: int = TRUNC) -> str:
+    """Text of a value for display, at most n characters; total (huge ints, odd types, deep data)."""
     if not isinstance(s, str):
-        try:
-            s = json.dumps(s, default=repr, allow_nan=True)
-        except (TypeError, ValueError):  # e.g. dict with tuple keys (MBPP 237, 698, 758, 779)
-            s = repr(s)
+        s = show(s)
     return s if len(s) <= n else s[:n] + f"... [{len(s) - n} more characters]"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = TRUNC, 200, 100, 50, 8
+_REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 100
+
+
+def _repr_int(x, level):
+    if x.bit_length() > 10_000:  # repr would raise (int max str digits) or cost quadratic time
+        return f"<int of {x.bit_length()} bits>"
+    return int.__repr__(x)
+
+
+_REPR.repr_int = _repr_int
+
+
+def show(x) -> str:
+    """A bounded repr of plain data that never raises."""
+    try:
+        return _REPR.repr(x)
+    except (ValueError, RecursionError, TypeError, OverflowError, MemoryError):
+        return f"<{type(x).__name__}>"
 
 
 def _num(item, key, default, lo, hi) -> float:
@@ -90,15 +114,19 @@ def plan(item) -> Plan:
     stop = item.get("stop_on_timeout", True)
     if not isinstance(stop, bool):
         raise BadItem(f"stop_on_timeout must be true or false, got {stop!r:.80}")
+    mode = item.get("mode", "full")
+    if mode not in ("full", "reward"):
+        raise BadItem(f"mode must be 'full' (run every case) or 'reward' (stop at the first failing case), "
+                      f"got {mode!r:.80}")
     mem = _num(item, "memory_mb", DEFAULT_MEMORY_MB, MIN_MEMORY_MB, MAX_MEMORY_MB)
-    try:  # GRPO judges many samples against the same tests: parse them once
-        key = json.dumps(tests, sort_keys=True, allow_nan=True)
-    except (TypeError, ValueError) as e:
+    try:  # GRPO judges many samples against the same tests: parse them once (order kept: it is data)
+        key = json.dumps(tests, allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as e:
         raise BadItem(f"tests must be JSON data ({e})") from e
     cached = _tests_plan(key)
     p = Plan(job=dict(cached.job), checks=cached.checks, rule=cached.rule)
     p.job.update(code=code, time_limit_s=tl, memory_mb=int(mem), wall_s=tl * WALL_FACTOR + WALL_SLACK_S,
-                 stop_on_timeout=stop)
+                 stop_on_timeout=stop, reward=mode == "reward")
     if not code.strip():
         p.verdict = ("syntax_error", "empty code: there is no program to run")
     elif len(code.encode("utf-8", "replace")) > MAX_CODE:
@@ -115,40 +143,106 @@ def _tests_plan(key: str) -> Plan:
     builders = {"stdin": _stdin, "call": _call, "assert": _assert, "program": _program}
     if kind not in builders:
         raise BadItem(f"tests.kind must be one of {sorted(builders)}, got {kind!r}")
-    p = builders[kind](tests)
-    # Verdicts decided in the jail (truth values, whole statements) need the two-process mode (guard.py)
-    p.job["guarded"] = any(c["how"] in ("truthy", "falsy", "jail") for c in p.checks)
-    return p
+    return builders[kind](tests)
+
+
+def _tol(tests, key, default) -> float:
+    v = tests.get(key, default)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise BadItem(f"tests.{key} must be a non-negative number, got {v!r:.80}")
+    return float(v)
 
 
 def _stdin(tests) -> Plan:
     cases = _list(tests, "cases", "stdin")
-    p = Plan(job={"kind": "stdin", "cases": []}, rule=compare.STDIN_RULE)
+    atol, rtol = _tol(tests, "atol", compare.STDIN_ATOL), _tol(tests, "rtol", 0.0)
+    p = Plan(job={"kind": "stdin", "cases": []}, rule=compare.stdin_rule(atol, rtol))
     for k, c in enumerate(cases):
         if not isinstance(c, dict):
             raise BadItem(f"tests.cases[{k}] must be an object with input and output")
         inp, out = _str(c, "input", f"tests.cases[{k}].", False), _str(c, "output", f"tests.cases[{k}].", False)
         if not isinstance(c.get("output"), str):
             raise BadItem(f"tests.cases[{k}].output must be a string, got {c.get('output')!r:.80}")
-        p.job["cases"].append({"mode": "stdin", "input": inp})
-        p.checks.append({"how": "stdin", "expected": out, "show_in": inp, "show_exp": out})
+        # W sends back at most this much of what the program printed: enough to match, bounded to judge
+        cap = min(4 * len(out.encode("utf-8", "replace")) + 4096, OUT_CAP)
+        p.job["cases"].append({"mode": "stdin", "input": inp, "out_cap": cap})
+        p.checks.append({"how": "stdin", "expected": out, "atol": atol, "rtol": rtol, "rule": p.rule,
+                         "show_in": inp, "show_exp": out})
     return p
+
+
+def _value(v, where):
+    try:
+        return codec.decode(v)
+    except (codec.DecodeError, RecursionError, TypeError, ValueError) as e:
+        raise BadItem(f"{where} is not a value of the call contract's tagged JSON ({e}); see docs/internals.md") from e
 
 
 def _call(tests) -> Plan:
     entry = _str(tests, "entry_point", "tests.")
-    atol = tests.get("atol", 1e-9)
-    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or atol < 0:
-        raise BadItem(f"tests.atol must be a non-negative number, got {atol!r}")
-    p = Plan(job={"kind": "value", "entry": entry, "cases": []},
-             rule=compare.CALL_RULE.format(rtol=compare.CALL_RTOL, atol=atol))
+    mode = tests.get("compare", "python")
+    if mode not in ("python", "json", "evalplus"):
+        raise BadItem(f"tests.compare must be 'python', 'json' or 'evalplus', got {mode!r:.80}")
+    atol = _tol(tests, "atol", 0.0 if mode == "evalplus" else compare.CALL_ATOL)
+    oracle = tests.get("oracle")
+    if oracle is not None and oracle not in compare.ORACLES:
+        raise BadItem(f"tests.oracle must be one of {list(compare.ORACLES)} or null, got {oracle!r:.80}")
+    rule = compare.call_rule(mode, atol, oracle)
+    p = Plan(job={"kind": "value", "entry": entry, "names": [], "cases": []}, rule=rule)
     for k, c in enumerate(_list(tests, "cases", "call")):
         if not isinstance(c, dict) or not isinstance(c.get("args"), list) or "expected" not in c:
             raise BadItem(f"tests.cases[{k}] must be an object with 'args' (a list) and 'expected'")
-        p.job["cases"].append({"mode": "call", "args": codec.encode(c["args"])})
-        p.checks.append({"how": "json", "expected": c["expected"], "atol": float(atol),
-                         "show_in": trunc(c["args"]), "show_exp": trunc(c["expected"])})
+        args = _value(c["args"], f"tests.cases[{k}].args")
+        expected = _value(c["expected"], f"tests.cases[{k}].expected")
+        try:
+            wire = codec.encode(args)
+        except codec.TooBig as e:
+            raise BadItem(f"tests.cases[{k}].args is too large ({e})") from e
+        p.job["cases"].append({"mode": "call", "args": wire})
+        p.checks.append({"how": "call", "compare": mode, "expected": expected, "args": args, "atol": atol,
+                         "oracle": oracle, "rule": rule, "show_in": trunc(c["args"]), "show_exp": trunc(c["expected"])})
     return p
+
+
+_BUILTINS = frozenset(dir(builtins))
+
+
+def free_names(sources) -> set[str]:
+    """Names test code reads but never binds (over all of `sources`), builtins excluded."""
+    loaded, bound = set(), set()
+    for tree in sources:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.alias):
+                bound.add((node.asname or node.name).split(".")[0])
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+    return loaded - bound - _BUILTINS
+
+
+def _bind(job: dict, trees, entry: str | None, declared) -> None:
+    """What T binds for test code: trusted imports for stdlib module names, the candidate's value
+    for the other free names (and for the names the tests declare)."""
+    free = free_names(trees)
+    mods = sorted(n for n in free if n in sys.stdlib_module_names)
+    names = set(free) - set(mods) | set(declared)
+    if entry:
+        names.add(entry.split(".")[0])
+    job["modules"], job["names"] = mods, sorted(names)
+
+
+def _declared(tests) -> list[str]:
+    v = tests.get("names", [])
+    if not isinstance(v, list) or not all(isinstance(n, str) and n.isidentifier() for n in v):
+        raise BadItem("tests.names must be a list of identifiers: the candidate names test code may use")
+    return v
 
 
 def split_assert(node: ast.Assert) -> tuple[dict, dict]:
@@ -160,48 +254,57 @@ def split_assert(node: ast.Assert) -> tuple[dict, dict]:
                 value = ast.literal_eval(lit)
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
-            return {"mode": "expr", "expr": ast.unparse(expr)}, {"how": "eq", "expected": value}
+            return ({"mode": "expr", "expr": ast.unparse(expr)},
+                    {"how": "eq", "expected": value, "rule": compare.EQ_RULE})
     if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.Not):
-        return {"mode": "expr", "expr": ast.unparse(t.operand)}, {"how": "falsy", "expected": False}
-    return {"mode": "expr", "expr": ast.unparse(t)}, {"how": "truthy", "expected": True}
+        return ({"mode": "expr", "expr": ast.unparse(t.operand)},
+                {"how": "falsy", "expected": False, "rule": compare.TRUTH_RULE})
+    return {"mode": "expr", "expr": ast.unparse(t)}, {"how": "truthy", "expected": True, "rule": compare.TRUTH_RULE}
 
 
 def _parse(src: str, where: str) -> ast.Module:
     try:
         return ast.parse(src)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        raise BadItem(f"{where} does not parse as Python ({e}); fix the test data") from e
+        raise BadItem(f"{where} does not parse as Python ({type(e).__name__}: {e}); fix the test data") from e
 
 
 def _assert(tests) -> Plan:
     setup = _str(tests, "setup", "tests.", required=False)
-    p = Plan(job={"kind": "value", "entry": None, "setup": setup, "setup_scope": "candidate", "cases": []},
-             rule=compare.EXPR_RULE)
+    entry = tests.get("entry_point") or None
+    if entry is not None and not isinstance(entry, str):
+        raise BadItem(f"tests.entry_point must be a string, got {entry!r:.80}")
+    p = Plan(job={"kind": "value", "entry": entry, "setup": setup, "cases": []},
+             rule="assert: " + compare.EQ_RULE + "; other asserts: " + compare.TRUTH_RULE)
+    trees = [_parse(setup, "tests.setup")] if setup else []
     for k, src in enumerate(_list(tests, "cases", "assert")):
         if not isinstance(src, str) or not src.strip():
             raise BadItem(f"tests.cases[{k}] must be a non-empty string holding an assert statement")
         tree = _parse(src, f"tests.cases[{k}]")
+        trees.append(tree)
         if len(tree.body) == 1 and isinstance(tree.body[0], ast.Assert):
             case, check = split_assert(tree.body[0])
         else:
-            case, check = {"mode": "stmt", "src": src}, {"how": "jail", "expected": None}
+            case, check = {"mode": "stmt", "src": src}, {"how": "jail", "expected": None, "rule": compare.JAIL_RULE}
         p.job["cases"].append(case)
         p.checks.append(dict(check, show_in=trunc(src), show_exp=trunc(check["expected"])))
-    if any(c["how"] == "jail" for c in p.checks):
-        p.rule += "; statements that are not a single assert run whole in the jail"
+    _bind(p.job, trees, entry, _declared(tests))
     return p
 
 
 def _program(tests) -> Plan:
     entry, test = _str(tests, "entry_point", "tests."), _str(tests, "test", "tests.")
+    setup = _str(tests, "setup", "tests.", required=False)  # trusted helpers, e.g. the prompt's own
     tree = _parse(test, "tests.test")
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
     if not checks:
         raise BadItem("tests.test must define check(candidate) (HumanEval style)")
     fn = checks[-1]
     param = fn.args.args[0].arg if fn.args.args else "candidate"
-    job = {"kind": "value", "entry": entry, "candidate_name": param, "setup_scope": "candidate", "cases": []}
-    p = Plan(job=job, rule=compare.EXPR_RULE)
+    job = {"kind": "value", "entry": entry, "candidate_name": param, "cases": []}
+    trees = [tree] + ([_parse(setup, "tests.setup")] if setup else [])
+    _bind(job, trees, entry, _declared(tests))
+    p = Plan(job=job, rule="program: " + compare.EQ_RULE)
     hoisted, asserts, whole = [], [], False
     for stmt in fn.body:
         if isinstance(stmt, ast.Assert):
@@ -212,14 +315,17 @@ def _program(tests) -> Plan:
             whole = True
     real = [a for a in asserts if not isinstance(a.test, ast.Constant)]  # drop `assert True`
     if whole or not real:
+        job["setup"] = setup
         job["cases"] = [{"mode": "check", "test": test, "candidate_name": param}]
-        p.checks = [{"how": "jail", "expected": None, "show_in": f"check({entry})", "show_exp": trunc(test)}]
-        p.rule = "program: check(candidate) runs whole in the jail, candidate results seen as plain data"
+        p.checks = [{"how": "jail", "expected": None, "rule": compare.JAIL_RULE, "show_in": f"check({entry})",
+                     "show_exp": trunc(test)}]
+        p.rule = "program: check(candidate) runs whole in the jail's test process"
         return p
-    job["setup"] = ast.unparse(ast.Module(body=[n for n in tree.body if n is not fn] + hoisted, type_ignores=[]))
+    rest = ast.unparse(ast.Module(body=[n for n in tree.body if n is not fn] + hoisted, type_ignores=[]))
+    job["setup"] = "\n".join(x for x in (setup, rest) if x)
     for a in real:
         case, check = split_assert(a)
         job["cases"].append(case)
         p.checks.append(dict(check, show_in=trunc(ast.unparse(a)), show_exp=trunc(check["expected"])))
-    p.rule = "program: check() split into one case per assert; " + compare.EXPR_RULE
+    p.rule = "program: check() split into one case per assert; " + compare.EQ_RULE
     return p

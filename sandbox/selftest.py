@@ -65,6 +65,8 @@ def check_hello(hello: dict, uid: int) -> list[str]:
         problems.append(f"capabilities not dropped (CapEff {hello.get('CapEff')})")
     if hello.get("NoNewPrivs") != "1":
         problems.append("no_new_privs is not set")
+    if hello.get("fence") != "ok":
+        problems.append(f"the candidate fence does not hold ({hello.get('fence')})")
     return problems
 
 

@@ -1,41 +1,44 @@
-"""The jailed worker: a small server that runs inside firejail as one slot user.
+"""The jailed worker W: a small server that runs inside firejail as one slot user.
 
-It is started as `/usr/bin/python3 -s -P` with the concatenated sources of codec, guard, child and this
-file (read by a one-line loader), reads one job per line on fd 0 and answers one JSON line per
-case on fd 1, then `{"end": ...}`. Per job it forks a fresh child per *run* (all the value cases of
-an item, or one stdin case); the child sets its rlimits, runs the candidate and reports each case on
-a private pipe. The worker enforces each case's wall-clock limit, kills every leftover process of
-the jail after each job and wipes the home directory, so nothing survives into the next sample.
+It is started as `/usr/bin/python3 -s -P` with the concatenated sources of codec, fence, guard, child,
+zygote and this file (read by a one-line loader). Before it reads any job it forks the zygote Z
+(zygote.py), the only process candidates are ever forked from. Then it reads one job per line on
+fd 0 and answers one JSON frame per case on fd 1, then `{"end": ...}`.
 
-Expected values never enter the jail: a case reports what the candidate *returned* or *printed*,
-and the supervisor (outside) decides. Verdicts that must be decided in the jail (truth values, whole
-statements) come from a process that never runs candidate code (guard.py).
+Per run (all the value cases of an item, or one stdin case) W asks Z for a candidate process C and,
+for value items, forks a test process T (child.py) that judges the cases through the wire to C.
+W enforces each case's wall-clock limit, kills C and T when it passes (or when the supervisor asks
+it to stop, in reward mode), turns what T reported and what C left in its output files into frames,
+and after each item wipes the home (files, xattrs, mode, mtime) and checks that nothing of the
+sample survived. W, Z and T are not dumpable and never run candidate code; C cannot signal, trace
+or re-limit them (fence.py), so nothing a candidate does reaches the verdicts of other samples.
+
+Expected values never enter the jail for stdin outputs, call results and `assert EXPR == LITERAL`:
+frames carry what the candidate printed or returned and the supervisor (outside) decides.
 """
 
 import ctypes
-import io
+import json
 import os
 import select
 import signal
+import socket
+import sys
 import time
 import traceback
 
-if "child_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
-    from sandbox.child import (MAX_FRAME, OUT_LIMIT, _STDIO, _TEST_CODE, _compile, _dumps, _exit,  # noqa: F401
-                               _len, _loads, _range, _type, child_main, stdio)
-PRELOAD = ("typing", "re", "collections", "itertools", "functools", "heapq", "bisect", "string", "random",
-           "statistics", "fractions", "decimal", "hashlib", "copy", "datetime", "operator", "shutil",
-           "dataclasses", "enum", "array")  # not numpy: its threads and size make every fork slow
+if "zygote_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
+    from sandbox.child import _TEST_CODE, MAX_FRAME, OUT_LIMIT, test_main  # noqa: F401
+    from sandbox.zygote import zygote_main  # noqa: F401
 
-
-# ----------------------------------------------------------------------------- the worker (one job)
-
-TEST_CODE_CHARS = 4 << 20  # bound on the test sources kept compiled (the cache is part of every fork)
-_CACHED = [0]  # characters of source in _TEST_CODE
+TEST_CODE_CHARS = 4 << 20  # bound on the test sources kept compiled
+_CACHED = [0]
+DISPLAY = 4096  # characters of a value case's stdout/stderr kept in its frame
+DIRTY = [False]
 
 
 def _precompile(job):
-    """Compile the job's test code here, once per jail, so forked children reuse the code objects."""
+    """Compile the job's test code here, once per jail, so forked test processes reuse it."""
     todo = [(job.get("setup"), "<test setup>", "exec")]
     for case in job["cases"]:
         mode = case.get("mode")
@@ -44,14 +47,14 @@ def _precompile(job):
     for key in todo:
         if not key[0] or key in _TEST_CODE:
             continue
-        if _CACHED[0] + _len(key[0]) > TEST_CODE_CHARS:
+        if _CACHED[0] + len(key[0]) > TEST_CODE_CHARS:
             _TEST_CODE.clear()
             _CACHED[0] = 0
-        _CACHED[0] += _len(key[0])
+        _CACHED[0] += len(key[0])
         try:
-            _TEST_CODE[key] = _compile(*key)
+            _TEST_CODE[key] = compile(*key)
         except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
-            continue  # left uncached: the child compiles it again and reports the error for its case
+            continue  # left uncached: T compiles it again and reports the error for its case
 
 
 def _tmpfile(data=b""):
@@ -62,215 +65,333 @@ def _tmpfile(data=b""):
     return fd
 
 
-def _start_run(job, start, nonce):
-    """Fork a child running cases[start:]; returns (pid, report_fd, out_fd, err_fd)."""
-    case = job["cases"][start]
-    in_fd = _tmpfile(case.get("input", "").encode() if job["kind"] == "stdin" else b"")
-    out_fd, err_fd = _tmpfile(), _tmpfile()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+class Lines:
+    """A line reader over a raw fd that stays linear however the bytes arrive."""
+
+    def __init__(self, fd, limit=MAX_FRAME + 4096):
+        self.fd, self.buf, self.scanned, self.limit, self.eof = fd, b"", 0, limit, False
+
+    def fill(self):
         try:
-            for src, dst in ((in_fd, 0), (out_fd, 1), (err_fd, 2), (w, 3)):
-                os.dup2(src, dst)
-            os.closerange(4, 1 << 16)
-            child_main(job, start, nonce)
-        finally:
-            _exit(70)
-    os.close(w)
-    os.close(in_fd)
-    os.set_blocking(r, False)
-    return pid, r, out_fd, err_fd
+            data = os.read(self.fd, 1 << 20)
+        except BlockingIOError:
+            return
+        if not data:
+            self.eof = True
+        self.buf += data
+
+    def pop(self):
+        nl = self.buf.find(b"\n", self.scanned)
+        if nl < 0:
+            self.scanned = len(self.buf)
+            if len(self.buf) > self.limit:
+                raise ValueError("line over %d bytes" % self.limit)
+            return None
+        line, self.buf, self.scanned = self.buf[:nl], self.buf[nl + 1:], 0
+        return line
 
 
-def _output(fd, since):
-    size = os.fstat(fd).st_size
-    data = os.pread(fd, min(size - since, OUT_LIMIT), since)
-    return data.decode("utf-8", "replace"), size
+class Run:
+    """One candidate process (and, for value items, one test process) running cases[start:]."""
+
+    def __init__(self, job, start, zsock):
+        self.job, self.start, self.zsock = job, start, zsock
+        self.value = job["kind"] != "stdin"
+        case = job["cases"][start]
+        self.files = {"in": _tmpfile(case.get("input", "").encode() if not self.value else b""),
+                      "out": _tmpfile(), "err": _tmpfile(), "terr": _tmpfile()}
+        self.offs = {"out": 0, "err": 0, "terr": 0}
+        code_fd = _tmpfile(job["code"].encode("utf-8", "replace"))
+        n = len(job["cases"]) - start if self.value else 1
+        req = {"mode": "value" if self.value else "program", "memory_mb": job["memory_mb"],
+               "cpu_s": int(float(job["time_limit_s"]) * n + 0.999) + 1, "entry": job.get("entry"),
+               "names": job.get("names") or []}
+        self.cpu_limit = req["cpu_s"]
+        send = [self.files["in"], self.files["out"], self.files["err"], code_fd]
+        mine = []
+        if self.value:
+            c_r, t_w = os.pipe()
+            t_r, c_w = os.pipe()
+            send += [c_r, c_w]
+            mine = [c_r, c_w]
+        else:
+            st_r, st_w = os.pipe()
+            send.append(st_w)
+            mine = [st_w]
+            self.status = Lines(st_r)
+        socket.send_fds(zsock, [json.dumps(req).encode()], send)
+        os.close(code_fd)
+        msg, fds, _, _ = socket.recv_fds(zsock, 4096, 1)
+        self.cpid, self.cfd = json.loads(msg)["pid"], fds[0]
+        for fd in mine:
+            os.close(fd)
+        self.tpid = self.tfd = self.report = None
+        if self.value:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.dup2(self.files["terr"], 1)
+                    os.dup2(self.files["terr"], 2)
+                    os.dup2(w, 3)
+                    os.dup2(t_r, 4)
+                    os.dup2(t_w, 5)
+                    os.closerange(6, 1 << 16)
+                    test_main(job, start, 4, 5)
+                finally:
+                    os._exit(70)
+            os.close(w)
+            os.close(t_r)
+            os.close(t_w)
+            os.set_blocking(r, False)
+            self.tpid, self.tfd, self.report = pid, os.pidfd_open(pid), Lines(r)
+        self.exit = None  # Z's report on C
+        self.tstatus = None
+        self.killed = False
+
+    def kill(self):
+        for fd in (self.cfd, self.tfd):
+            if fd is not None:
+                try:
+                    signal.pidfd_send_signal(fd, signal.SIGKILL)
+                except OSError:  # already gone
+                    pass
+        if self.exit is None:  # C's group (the whole sample, see fence.py): its id stays C's until Z reports
+            try:
+                os.killpg(self.cpid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def read_exit(self):
+        data = self.zsock.recv(4096)
+        self.exit = json.loads(data) if data else {"status": None, "gone": True}
+        if not data or not self.exit.get("clean", True):
+            DIRTY[0] = True  # the zygote is gone or could not clean up: restart the jail after this item
+
+    def reap_t(self):
+        if self.tpid is not None and self.tstatus is None:
+            pid, status = os.waitpid(self.tpid, os.WNOHANG)
+            if pid:
+                self.tstatus = status
+
+    def output(self, name, cap):
+        fd = self.files[name]
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, min(size - self.offs[name], cap), self.offs[name]) if size > self.offs[name] else b""
+        more = max(0, size - self.offs[name] - cap)
+        self.offs[name] = size
+        return data.decode("utf-8", "replace"), more, size
+
+    def close(self):
+        if self.exit is None:
+            self.kill()
+            self.read_exit()
+        if self.tpid is not None:
+            if self.tstatus is None:
+                self.kill()
+                _, self.tstatus = os.waitpid(self.tpid, 0)
+            os.close(self.tfd)
+            os.close(self.report.fd)
+        if not self.value:
+            os.close(self.status.fd)
+        os.close(self.cfd)
+        for fd in self.files.values():
+            os.close(fd)
 
 
-def _died(job, status, rusage, killed, out_size):
-    """Why a run ended without reporting the case in progress, from what the worker observed."""
-    if killed:
+def _signal_frame(run, status, cpu, who):
+    """Why a process ended without reporting the case in progress, from what the worker observed."""
+    if run.killed:
         return {"st": "timeout", "msg": "killed after the wall-clock limit"}
-    if out_size >= OUT_LIMIT:
-        return {"st": "output", "msg": "output over %d bytes" % OUT_LIMIT}
+    if status is None:  # the cgroup's OOM killer may pick the zygote too: the supervisor tells
+        return {"st": "sigkill", "msg": "the zygote went away while the case ran"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and rusage.ru_utime + rusage.ru_stime
-                                     >= float(job["time_limit_s"])):
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= run.cpu_limit * 0.98):
             return {"st": "timeout", "msg": "CPU time limit exceeded"}
-        if rusage.ru_maxrss * 1024 >= 0.85 * (int(job["memory_mb"]) << 20):
-            return {"st": "memory", "msg": "killed by signal %d near the memory limit" % sig}
-        return {"st": "signal", "msg": "killed by signal %d (%s)" % (sig, signal.Signals(sig).name)}
-    code = os.WEXITSTATUS(status)
-    if job["kind"] == "stdin" and code == 0:
-        return {"st": "ok"}
-    return {"st": "exit", "msg": "exited with status %d before the judge got a result" % code}
+        if sig == signal.SIGKILL:  # the cgroup's OOM killer, or someone outside: the supervisor tells
+            return {"st": "sigkill", "msg": "%s killed by SIGKILL" % who}
+        return {"st": "signal", "msg": "%s killed by signal %d (%s)" % (who, sig, signal.Signals(sig).name)}
+    return {"st": "exit", "msg": "exited with status %d before the judge got a result" % os.WEXITSTATUS(status)}
 
 
-def _one_run(job, start, send):
-    """Run cases from `start` in one child until it ends; returns the index of the next case to run."""
-    nonce = os.urandom(16).hex()
-    pid, r, out_fd, err_fd = _start_run(job, start, nonce)
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        pidfd = None
-    wall, i, buf, offs, killed = float(job["wall_s"]), start, b"", [0, 0], False
-    end = start + 1 if job["kind"] == "stdin" else _len(job["cases"])
-    case_t0 = time.monotonic()
-    status = rusage = None
-    r_open = True  # at EOF (the run's processes closed it) the pipe stays readable: stop selecting it
-    while True:
-        left = case_t0 + wall - time.monotonic()
-        wait = ([r] if r_open else []) + ([pidfd] if pidfd is not None else [])
-        select.select(wait, [], [], max(0.0, min(left, 1.0 if pidfd is not None else 0.005)))
-        if r_open:
-            data, r_open = _drain(r)
-            buf += data
-        while b"\n" in buf and i < end:
-            line, buf = buf.split(b"\n", 1)
-            frame = _case_frame(job, i, line, nonce, out_fd, err_fd, offs)
-            send(frame)
-            if frame.get("stop"):  # the code itself failed (syntax, module-level error): so does every case
-                for k in _range(i + 1, _len(job["cases"])):
-                    send(dict(frame, i=k, out="", ms=0.0))
-                i = end = _len(job["cases"])
-                break
-            i, case_t0 = i + 1, time.monotonic()
-        if status is not None:
-            break
-        got, st, ru = os.wait4(pid, os.WNOHANG)
-        if got:
-            status, rusage = st, ru  # one more pass drains what it wrote just before exiting
-        elif time.monotonic() > case_t0 + wall or _len(buf) > MAX_FRAME + 2:
-            killed = killed or time.monotonic() > case_t0 + wall
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except OSError:  # already gone, or it left its process group
-                    pass
-    if i < end:  # the case in progress never reported
-        out, size = _output(out_fd, offs[0])
-        err, esize = _output(err_fd, offs[1])
-        send(dict(_died(job, status, rusage, killed, max(size, esize)), i=i, out=out, err=err[-4096:],
-                  ms=(time.monotonic() - case_t0) * 1e3))
-        i += 1
-    for fd in (r, out_fd, err_fd) + ((pidfd,) if pidfd is not None else ()):
-        os.close(fd)
-    _kill_others(os.getpid())
-    return i
-
-
-def _drain(fd):
-    """(bytes available now, False at EOF); stops after MAX_FRAME so a flood cannot pin the worker."""
-    chunks, size = [], 0
-    while size <= MAX_FRAME:
-        try:
-            data = os.read(fd, 1 << 20)
-        except BlockingIOError:
-            return b"".join(chunks), True
-        if not data:
-            return b"".join(chunks), False
-        chunks.append(data)
-        size += _len(data)
-    return b"".join(chunks), True
-
-
-def _case_frame(job, i, line, nonce, out_fd, err_fd, offs):
-    """Turn the child's report line for case i into the frame sent to the supervisor."""
-    try:
-        rep = _loads(line)
-        if _type(rep) is not dict or rep.get("i") != i:
-            rep = {"garbled": "report for the wrong case"}
-    except (ValueError, RecursionError, MemoryError) as e:
-        rep = {"garbled": _type(e).__name__}
-    ends = rep.get("off") if _type(rep.get("off")) is list and _len(rep["off"]) == 2 else [None, None]
-    outs = []
-    for k, fd in enumerate((out_fd, err_fd)):
-        size = os.fstat(fd).st_size
-        end = ends[k] if _type(ends[k]) is int and offs[k] <= ends[k] <= size else size
-        outs.append(os.pread(fd, min(end - offs[k], OUT_LIMIT), offs[k]).decode("utf-8", "replace"))
-        offs[k] = end
-    base = {"i": i, "out": outs[0], "err": outs[1][-4096:]}
-    if max(os.fstat(out_fd).st_size, os.fstat(err_fd).st_size) >= OUT_LIMIT:
-        return dict(base, st="output", msg="output over %d bytes" % OUT_LIMIT)
-    if "garbled" in rep:
-        return dict(base, st="protocol", msg="garbled report from the run (%s); tampering?" % rep["garbled"])
-    base["ms"] = rep.get("ms") if _type(rep.get("ms")) in (int, float) else None
+def _frame(run, i, rep):
+    """The frame for case i from T's report `rep` (a dict) plus the output the case left."""
+    cap = run.job["cases"][i].get("out_cap", DISPLAY) if not run.value else DISPLAY
+    out, more, osize = run.output("out", cap)
+    err, _, esize = run.output("err", 1 << 16)
+    if run.value:
+        terr, _, _ = run.output("terr", 1 << 16)
+        err = err + terr
+    frame = {"i": i, "out": out, "err": err[-DISPLAY:], "more": more}
+    ms = rep.get("ms")
+    frame["ms"] = ms if type(ms) in (int, float) and 0 <= ms < 1e9 else None
+    if max(osize, esize) >= OUT_LIMIT:
+        return dict(frame, st="output", msg="output over %d bytes" % OUT_LIMIT)
     if "syntax" in rep:
-        return dict(base, st="syntax", msg=str(rep["syntax"])[:4096], stop=True)
+        return dict(frame, st="syntax", msg=str(rep["syntax"])[:DISPLAY], stop=True)
     if "missing" in rep:
-        return dict(base, st="missing", msg=str(rep["missing"])[:4096], stop=True)
+        return dict(frame, st="missing", msg=str(rep["missing"])[:DISPLAY], stop=True)
     if rep.get("too_big"):
-        return dict(base, st="output", msg="returned value too large to serialize")
+        return dict(frame, st="output", msg="returned value too large to serialize")
     if rep.get("exc"):
-        return dict(base, st="exc", exc=str(rep["exc"]), exit=rep.get("exit"), stop=bool(rep.get("all")))
-    mode = job["cases"][i]["mode"]
-    if mode in ("stmt", "check") and rep.get("nonce") != nonce:
-        return dict(base, st="protocol", msg="report without the run's nonce; tampering?")
-    return dict(base, st="ok", v=rep.get("v"))
+        return dict(frame, st="exc", exc=str(rep["exc"])[:200], msg=str(rep.get("msg", ""))[:500],
+                    stop=bool(rep.get("all")), setup=bool(rep.get("setup")))
+    if "v" in rep:
+        return dict(frame, st="ok", v=rep["v"])
+    return dict(frame, st="ok", done=True)
 
 
-def _reap_all():
-    """As the jail's child subreaper, every leftover process is our descendant: SIGKILL them all and
-    reap until none is left (kill(-1) spares only us and the namespace's init). True when kill(-1)
-    found no process at all (ESRCH; processes it may not signal still count as found)."""
+def _one_run(job, start, send, zsock, ctl):
+    """Run cases from `start` until the run ends; returns (index of the next case to run, stopped)."""
+    run = Run(job, start, zsock)
+    wall, i = float(job["wall_s"]), start
+    end = len(job["cases"]) if run.value else start + 1
+    case_t0, stopped = time.monotonic(), False
     try:
-        os.kill(-1, signal.SIGKILL)
-        none = False
-    except ProcessLookupError:  # ESRCH: nothing in the jail but us and its init
-        none = True
-    except OSError:
-        none = False
+        while i < end:
+            now = time.monotonic()
+            if not run.killed and now > case_t0 + wall:
+                run.killed = True
+                run.kill()
+            if run.exit is not None and (not run.value or run.killed or _signaled(run.exit)):
+                if run.value:  # C was killed: T cannot finish the case; what T said before still counts
+                    run.kill()
+                    run.report.fill()
+                    i = _pump_reports(run, job, i, send)
+                break
+            if run.value and run.report.eof and not run.report.buf:
+                break  # T ended (after its last report, or died)
+            if run.killed and now > case_t0 + wall + 10:
+                raise RuntimeError("the zygote did not report a killed candidate within 10 s")
+            wait = [ctl.fd] + ([zsock] if run.exit is None else []) + \
+                ([run.report.fd] if run.value and not run.report.eof else [])
+            timeout = 0.5 if run.killed else max(0.0, min(case_t0 + wall - now, 1.0))
+            ready = select.select(wait, [], [], timeout)[0]
+            if ctl.fd in ready and _stop_requested(ctl, job):
+                run.kill()
+                stopped = True
+                break
+            if zsock in ready:
+                run.read_exit()
+            if run.value and run.report.fd in ready:
+                run.report.fill()
+                j = _pump_reports(run, job, i, send)
+                if j > i:
+                    i, case_t0 = j, time.monotonic()
+        if stopped or i >= end:
+            return i, stopped
+        ms = (time.monotonic() - case_t0) * 1e3
+        if run.killed or (run.exit is not None and (_signaled(run.exit) or not run.value)):
+            if run.exit is None:
+                run.kill()
+                run.read_exit()
+            status, cpu, who = run.exit.get("status"), run.exit.get("cpu"), "the program"
+            if not run.value and not run.killed and status is not None and os.WIFEXITED(status):
+                run.status.fill()
+                line = run.status.pop()
+                rep = json.loads(line) if line else {}
+                if type(rep) is dict and "syntax" in rep:
+                    for k in range(i, len(job["cases"])):
+                        send(_frame(run, k, {"syntax": rep["syntax"]}))
+                    return len(job["cases"]), False
+                if os.WEXITSTATUS(status) == 0:
+                    send(_frame(run, i, {"done": True, "ms": ms}))
+                    return i + 1, False
+        else:  # T ended without reporting the case while C was still up
+            run.kill()
+            _, run.tstatus = os.waitpid(run.tpid, 0)
+            status, cpu, who = run.tstatus, None, "the test process"
+        frame = _frame(run, i, {"ms": ms})
+        send(frame if frame["st"] == "output" else dict(frame, **_signal_frame(run, status, cpu, who)))
+        return i + 1, False
+    finally:
+        run.close()
+
+
+def _signaled(exit):
+    st = exit.get("status")
+    return st is None or os.WIFSIGNALED(st)
+
+
+def _pump_reports(run, job, i, send):
+    """Send a frame for every complete report line T has written; returns the next case index."""
     while True:
         try:
-            os.waitpid(-1, 0)
-        except ChildProcessError:
-            return none
-        except InterruptedError:
-            continue
-
-
-def _kill_others(me, verify=False):
-    """Kill every other process of this uid in the jail's pid namespace; True when none is left."""
-    if os.environ.get("CTRL_SANDBOX_JAILED") != "1":
-        return True  # isolation "none": kill(-1) would hit every process of the invoking user
-    if SUBREAPER[0]:
-        # kill(-1) sees exactly the processes of this pid namespace the scan below would find: when it
-        # found none (the usual sample leaves nothing behind), there is nothing to scan /proc for
-        if _reap_all() or not verify:
-            return True
-    uid = os.getuid()
-    for _ in _range(400):
-        others = []
-        for name in os.listdir("/proc"):
-            if name.isdigit() and int(name) not in (me, 1) and _proc_uid(name) == uid:  # 1: jail init
-                others.append(int(name))
-        if not others:
-            return True
+            line = run.report.pop()
+        except ValueError:
+            line = b'{"exc": "TestProcessError", "msg": "report line too long"}'
+        if line is None:
+            return i
         try:
-            os.kill(-1, signal.SIGKILL)
-        except OSError:
-            pass
-        time.sleep(0.005)
-    return False
+            rep = json.loads(line)
+        except (ValueError, RecursionError):
+            rep = {"exc": "TestProcessError", "msg": "unreadable report"}
+        if type(rep) is not dict:
+            rep = {"exc": "TestProcessError", "msg": "unreadable report"}
+        frame = _frame(run, i, rep)
+        send(frame)
+        if frame.get("stop"):
+            for k in range(i + 1, len(job["cases"])):
+                send(dict(frame, i=k, out="", err="", ms=0.0))
+            return len(job["cases"])
+        i += 1
+        if i >= len(job["cases"]):
+            return i
 
 
-SUBREAPER = [False]
+def _stop_requested(ctl, job):
+    ctl.fill()
+    stop = False
+    while True:
+        line = ctl.pop()
+        if line is None:
+            return stop
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if type(msg) is dict and msg.get("op") == "stop" and msg.get("job") == job.get("seq"):
+            stop = True
 
 
-def _clean(me):
-    """Kill every other process of this uid in the jail, then empty the home; True when clean."""
-    if not _kill_others(me, verify=True):
-        return False
-    home = os.environ.get("HOME", ".")
+def _serve_job(job, send_raw, zsock, ctl):
+    """Run every case of a job, sending its frames and then {"end"}.
+
+    Frames go out in batches (one write per job for quick samples); a batch is sent as soon as
+    FLUSH_S has passed since the last, and in reward mode every frame at once (the supervisor may
+    stop the job at its first failing case)."""
+    n = len(job["cases"])
+    pending, timed_out, last = [], [], [time.monotonic()]
+    eager = job.get("reward", False)
+
+    def flush():
+        send_raw(b"".join(pending))
+        del pending[:]
+        last[0] = time.monotonic()
+
+    def send_case(frame):
+        pending.append((json.dumps(frame) + "\n").encode())
+        if frame.get("st") == "timeout":
+            timed_out.append(frame["i"])
+        if eager or time.monotonic() - last[0] > FLUSH_S:
+            flush()
+    stopped = False
     try:
-        _wipe(home)
-        return not os.listdir(home)
-    except (OSError, RecursionError):  # e.g. 5000 nested dirs: report dirty, the jail gets restarted
-        return False
+        i = 0
+        while i < n and not stopped:
+            if timed_out and job.get("stop_on_timeout", True):
+                for k in range(i, n):  # a program that looped once most likely loops again
+                    send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
+                               "msg": "not run: an earlier case timed out"})
+                break
+            i, stopped = _one_run(job, i, send_case, zsock, ctl)
+    finally:
+        pending.append((json.dumps({"end": True, "stopped": stopped}) + "\n").encode())
+        flush()
+
+
+FLUSH_S = 0.05
 
 
 def _wipe(path):
@@ -284,52 +405,88 @@ def _wipe(path):
             os.unlink(entry.path)
 
 
-def _proc_uid(pid):
-    """Real uid of a live process; None when it is gone or a zombie (the jail's init reaps those)."""
+def _strays(keep):
+    if os.environ.get("CTRL_SANDBOX_JAILED") != "1":
+        return []  # isolation "none": /proc is the host's; the zygote reaped the sample's processes
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
+
+
+def _describe(pid):
     try:
-        with open("/proc/%s/status" % pid) as f:
-            fields = dict(line.split(":", 1) for line in f.read(1024).splitlines() if ":" in line)
-    except OSError:  # the process is already gone
-        return None
-    if fields.get("State", "").strip().startswith("Z") or "Uid" not in fields:
-        return None
-    return int(fields["Uid"].split()[0])
+        with open("/proc/%d/stat" % pid) as f:
+            return "%d %s" % (pid, f.read(200).split(")")[0].split("(")[-1])
+    except OSError:
+        return str(pid)
+
+
+def _clean(keep):
+    """Fresh home (no files, xattrs, mode or mtime left by the sample) and no stray process."""
+    if _strays(keep):
+        return False
+    home = os.environ.get("HOME", ".")
+    try:
+        _wipe(home)
+        for name in os.listxattr(home):
+            os.removexattr(home, name)
+        os.utime(home, (0, 0))
+        return not os.listdir(home)
+    except (OSError, RecursionError):  # e.g. 5000 nested dirs: report dirty, the jail gets restarted
+        return False
 
 
 def main():
-    pin, pout = os.dup2(0, 250), os.dup2(1, 251)  # out of the way of fds 0-3
+    pin, pout = os.dup2(0, 250), os.dup2(1, 251)  # out of the way of the fds runs use
     null = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    try:
-        libc = ctypes.CDLL(None)
-        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0: candidates can't open /proc/<us>/fd or our memory
-        SUBREAPER[0] = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER: orphans come to us
-    except (OSError, AttributeError):
-        pass  # then _kill_others scans /proc instead; the self-test still proves the jail
+    os.close(null)
+    libc = ctypes.CDLL(None)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE=0 (inherited by Z, T, C): no /proc/<pid>/mem, fd, environ
+    wsock, zsock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    zpid = os.fork()
+    if zpid == 0:  # the zygote: forked before any job exists in this process
+        try:
+            wsock.close()
+            os.close(pin)
+            os.close(pout)
+            os.closerange(3, zsock.fileno())
+            os.closerange(zsock.fileno() + 1, 1 << 16)
+            zygote_main(zsock)
+        finally:
+            os._exit(0)
+    zsock.close()
+    wsock.settimeout(30)  # a zygote that stops answering is our failure: fatal, the jail restarts
+    fence_state = json.loads(wsock.recv(4096) or b'{"fence": "zygote did not start"}')["fence"]
+    sys.set_int_max_str_digits(0)  # test code may hold huge int literals (HumanEval+); Z keeps the default
+
+    def send_raw(data):
+        while data:
+            data = data[os.write(pout, data):]
 
     def send(frame):
-        _write_all(pout, (_dumps(frame) + "\n").encode())
+        send_raw((json.dumps(frame) + "\n").encode())
 
-    # Modules candidates and tests commonly import, loaded once here so each fork gets them for free
-    # (typing alone costs ~10 ms per fresh import); a child that patches one only patches its copy.
-    for name in PRELOAD:
-        try:
-            __import__(name)
-        except ImportError:  # not in this Python build; candidates then import what exists
-            pass
-    _STDIO[:] = stdio()  # over our fds 0-2 (/dev/null), never used here: each run uses its own copy
     me = os.getpid()
+    keep = {1, os.getppid(), me, zpid}  # the jail's init, the shell firejail runs us under, us, Z
     with open("/proc/self/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
-    send({"ready": True, "uid": os.getuid(), "clean": _clean(me), "pid": me,
-          **{k: status.get(k, "").strip() for k in ("Seccomp", "CapEff", "NoNewPrivs")}})
-    reader = io.open(pin, "rb", buffering=1 << 16)
+    send({"ready": True, "uid": os.getuid(), "clean": _clean(keep), "pid": me, "zygote": zpid,
+          "fence": fence_state, **{k: status.get(k, "").strip() for k in ("Seccomp", "CapEff", "NoNewPrivs")}})
+    ctl = Lines(pin, 1 << 30)
     clean = True
-    for line in reader:
-        job = _loads(line)
+    while True:
+        line = ctl.pop()
+        if line is None:
+            if ctl.eof:
+                return
+            ctl.fill()
+            continue
+        job = json.loads(line)
+        if job.get("op") == "stop":
+            continue  # a stop that arrived after its job ended
         if not clean:  # leftovers of the previous sample survived: refuse, the supervisor restarts us
-            send({"fatal": "processes of the previous sample survived cleanup; restart the jail"})
+            send({"fatal": "the previous sample left processes or files behind (%s); restart the jail"
+                  % ",".join(_describe(p) for p in _strays(keep)[:5])})
             return
         if job.get("op") == "ping":
             send({"pong": True})
@@ -337,60 +494,12 @@ def main():
         _precompile(job)  # before the ack: if this fails, it is our fault, not the candidate's
         send({"ack": True})
         try:
-            _serve_job(job, pout)
-            clean = _clean(me)
+            _serve_job(job, send_raw, wsock, ctl)
+            clean = _clean(keep) and not DIRTY[0]
         except BaseException:
             send({"fatal": traceback.format_exc()[-4096:]})
             raise
 
-
-def _write_all(fd, data):
-    while data:
-        data = data[os.write(fd, data):]
-
-
-FLUSH_S = 0.05  # case frames are sent in batches, at most this long after the previous batch
-
-
-def _serve_job(job, pout):
-    """Run every case of a job, sending its frames and then {"end"} on pout.
-
-    Frames go out in batches (one write and one supervisor wake-up per job for quick samples, not one
-    per case); a batch is sent as soon as FLUSH_S has passed since the last, so the supervisor, whose
-    deadline is the wall limit plus 3 s after the last frame, hears from us after at most one case.
-    """
-    n = _len(job["cases"])
-    pending, timed_out, last = [], [], [time.monotonic()]
-
-    def flush():
-        _write_all(pout, b"".join(pending))
-        del pending[:]
-        last[0] = time.monotonic()
-
-    def send_case(frame):
-        pending.append((_dumps(frame) + "\n").encode())
-        if frame.get("st") == "timeout":
-            timed_out.append(frame["i"])
-        if frame.get("i") == n - 1:  # answer now; reaping and cleanup overlap the supervisor's work
-            pending.append(b'{"end": true}\n')
-            flush()
-        elif time.monotonic() - last[0] > FLUSH_S:
-            flush()
-    if n == 0:  # nothing to run (the supervisor does not send these; never leave it waiting)
-        pending.append(b'{"end": true}\n')
-    try:
-        i = 0
-        while i < n:
-            if timed_out and job.get("stop_on_timeout", True):
-                # A program that looped once most likely loops again: do not pay the wall limit per case
-                for k in _range(i, n):
-                    send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
-                               "msg": "not run: an earlier case timed out"})
-                break
-            i = _one_run(job, i, send_case)
-    finally:
-        if pending:  # what was judged before a failure still reaches the supervisor
-            flush()
 
 if __name__ == "__main__":
     main()

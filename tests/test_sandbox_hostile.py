@@ -156,7 +156,7 @@ ATTACKS = [
                                "    return 42", 43), {"runtime_error"}),
     ("kill_worker", call("import os\ndef f():\n    os.kill(os.getppid(), 9)\n    return 1", 1), {"runtime_error"}),
     ("stop_worker", call("import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGSTOP)\n    return 1", 1),
-     {"timeout"}),
+     {"runtime_error"}),
     ("forge_truthy_report", {"id": "evil", "time_limit_s": 0.5, "memory_mb": 128,
                              "code": "import os\nfor fd in range(3, 64):\n    try:\n"
                                      "        os.write(fd, b'{\"i\": 0, \"v\": true}\\n')\n    except OSError:\n"

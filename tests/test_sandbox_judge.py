@@ -36,9 +36,11 @@ def statuses(res):
     ("1  2\n3   \n\n", "1 2 3\n", True),
     ("1 2", "1 2 3", False),
     ("0.3333331", "0.333333", True),     # within 1e-6 absolute
-    ("1000000.5", "1000000.0", True),    # within 1e-6 relative
+    ("1000000.5", "1000000.0", False),   # absolute, not relative: 0.5 off is wrong
+    ("123456912.0", "123456789.0", False),  # was accepted by a relative 1e-6 (123 off)
+    ("1.0000001e-3", "1e-3", True),      # an exponent makes a float token too
     ("0.334", "0.333", False),
-    ("1.0", "1", False),                 # no '.' in the expected token: exact
+    ("1.0", "1", False),                 # an integer expected: exact
     ("nan", "nan", True),
     ("nan", "0.5", False),
     ("YES", "yes", False),
@@ -47,27 +49,61 @@ def test_stdin_tokens_and_float_tolerance(got, exp, ok):
     assert compare.stdin_equal(got, exp) is ok
 
 
+def test_stdin_tolerance_is_per_item():
+    assert compare.stdin_equal("1000000.5", "1000000.0", atol=0.0, rtol=1e-6)
+    assert not compare.stdin_equal("1000000.5", "1000000.0", atol=0.1)
+
+
 @pytest.mark.parametrize("got,exp,ok", [
-    ((1, [2, 3]), [1, [2, 3]], True),    # tuples are lists
+    ((1, [2, 3]), [1, [2, 3]], False),   # a tuple is not a list (Python ==)
+    ((1, 2), (1, 2), True),
     (float("nan"), float("nan"), True),
     (float("inf"), float("inf"), True),
     (float("inf"), 1e308, False),
-    (1, True, False),                    # bool only matches bool
-    (True, True, True),
-    (0.1 + 0.2, 0.3, True),
+    (1, True, True),                     # Python: True == 1
+    (1.0, 1, True),                      # Python: 1.0 == 1
+    (10 ** 9 + 1.0, 10 ** 9, False),     # an int expected: no tolerance
+    (0.1 + 0.2, 0.3, True),              # a float expected: 1e-9 + 1e-9 relative
     (1.001, 1.0, False),
-    ({1: "a", "b": [1.0]}, {"1": "a", "b": [1]}, True),  # JSON keys
-    ({1: "a"}, {"2": "a"}, False),
+    (10 ** 400, 1.5, False),             # no OverflowError
+    ({"a": 1, "b": [1.0]}, {"b": [1.0], "a": 1}, True),  # key order does not matter to ==
     ({"a"}, ["a"], False),               # a set is not a list
     ("1", 1, False),
     (None, None, True),
 ])
-def test_call_values(got, exp, ok):
-    assert compare.json_equal(got, exp) is ok
+def test_call_values_python(got, exp, ok):
+    assert compare.python_equal(got, exp) is ok
+
+
+@pytest.mark.parametrize("got,exp,ok", [
+    ((1, [2, (3,)]), [1, [2, [3]]], True),   # json: tuples are lists
+    ([1, 2], (1, 2), True),
+    ({"a": (1,)}, {"a": [1]}, True),
+    ([1, 2], [1, 2, 3], False),
+])
+def test_call_values_json(got, exp, ok):
+    assert compare.python_equal(got, exp, seq_as_list=True) is ok
 
 
 def test_call_atol():
-    assert compare.json_equal(1.05, 1.0, atol=0.1) and not compare.json_equal(1.05, 1.0)
+    assert compare.python_equal(1.05, 1.0, atol=0.1) and not compare.python_equal(1.05, 1.0)
+
+
+@pytest.mark.parametrize("out,exp,args,atol,oracle,ok", [
+    ([1.0, 2.0000001], [1.0, 2.0], [], 0, None, True),      # floats: atol 1e-6 when the data says 0
+    ((1.0, 2.0), [1.0, 2.0], [], 0, None, False),           # same type required for the allclose path
+    ([1, 2], [1.0, 2.0], [], 0, None, True),                # but exact == holds first
+    (3, 2, [], 0, "or_zero", False),
+    (0, 2, [], 0, "or_zero", True),
+    ([2, 1], [1, 2], [], 0, "set_eq", True),
+    ("x", True, [], 0, "not_none", True),
+    (None, True, [], 0, "not_none", False),
+    (1.0, None, [[-1.0, 1.0]], 1e-6, "find_zero", True),   # x = 1 is a root of -1 + x
+    (2.0, None, [[-1.0, 1.0]], 1e-6, "find_zero", False),
+    (10 ** 400, 1.5, [], 0, None, False),
+])
+def test_evalplus_rule(out, exp, args, atol, oracle, ok):
+    assert compare.evalplus_equal(out, exp, args, atol, oracle) is ok
 
 
 # --------------------------------------------------------------------------- end to end, in the jail
@@ -78,16 +114,23 @@ def test_stdin_kind_judges_output_and_records_rule():
               {"kind": "stdin", "cases": [{"input": "1 3\n", "output": "4\n0.333333"},
                                           {"input": "2 2\n", "output": "5\n1.0"}]})
     assert statuses(res) == ["pass", "wrong_answer"] and res["n_passed"] == 1 and not res["passed"]
-    assert res["judge_rule"] == compare.STDIN_RULE and res["isolation"] == "firejail"
+    assert res["judge_rule"] == compare.stdin_rule(1e-6, 0) and res["isolation"] == "firejail"
+    assert all(c["rule"] == res["judge_rule"] for c in res["cases"])
     assert res["cases"][1]["stdout"] == "4\n1.0\n" and res["cases"][1]["expected"] == "5\n1.0"
 
 
 @needs_jail
 def test_call_kind_tuples_nan_nested_and_class_method():
     res = one("class S:\n    def f(self, x):\n        return (x, {'k': [float('nan'), (1, 2)]})",
-              {"kind": "call", "entry_point": "S.f",
+              {"kind": "call", "entry_point": "S.f", "compare": "json",
                "cases": [{"args": [1], "expected": [1, {"k": [float("nan"), [1, 2]]}]},
                          {"args": [2], "expected": [1, {"k": [float("nan"), [1, 2]]}]}]})
+    assert statuses(res) == ["pass", "wrong_answer"]
+    tagged = {"$t": [1, {"k": [{"$f": "nan"}, {"$t": [1, 2]}]}]}  # the contract's tags: a tuple expected
+    res = one("class S:\n    def f(self, x):\n        return (x, {'k': [float('nan'), (1, 2)]})",
+              {"kind": "call", "entry_point": "S.f", "cases": [
+                  {"args": [1], "expected": tagged},
+                  {"args": [1], "expected": [1, {"k": [{"$f": "nan"}, [1, 2]]}]}]})
     assert statuses(res) == ["pass", "wrong_answer"]
 
 
@@ -105,7 +148,7 @@ def test_assert_kind_uses_python_semantics_outside():
                   "assert f(1) == (1, 1)", "assert f(1) == [1, 1]", "assert f(2)", "assert not f(0)",
                   "assert math.isclose(f(0.5)[0], 0.5)", "y = f(3)\nassert y[0] == 3"]})
     assert statuses(res) == ["pass", "wrong_answer", "pass", "wrong_answer", "pass", "pass"]
-    assert "statements that are not a single assert run whole in the jail" in res["judge_rule"]
+    assert res["cases"][5]["rule"] == compare.JAIL_RULE and res["cases"][0]["rule"] == compare.EQ_RULE
 
 
 @needs_jail
@@ -336,8 +379,12 @@ def test_stdio_state_does_not_leak_into_the_next_run():
 @needs_jail
 def test_broken_test_setup_fails_each_case_without_spoiling_the_next_sample():
     tests = {"kind": "assert", "setup": "x = (", "cases": ["assert f(1) == 1", "assert f(2) == 2"]}
-    bad = one("def f(x):\n    return x", tests)
-    assert statuses(bad) == ["runtime_error", "runtime_error"] and "SyntaxError" in bad["cases"][0]["stderr"]
+    bad = one("def f(x):\n    return x", tests)  # broken test data: the judge's, never the candidate's failure
+    assert statuses(bad) == ["sandbox_error"] and "SyntaxError" in bad["cases"][0]["stderr"]
+    assert "bad item" in bad["cases"][0]["stderr"]
+    tests = {"kind": "assert", "setup": "x = 1 / 0", "cases": ["assert f(1) == 1", "assert f(2) == 2"]}
+    bad = one("def f(x):\n    return x", tests)  # a setup that raises: every case fails, visibly
+    assert statuses(bad) == ["runtime_error", "runtime_error"] and "ZeroDivisionError" in bad["cases"][0]["stderr"]
     good = one("def f(x):\n    return x", dict(tests, setup="y = 1"))
     assert good["passed"], good
 
