@@ -152,6 +152,7 @@ def test_main(job, start, c_r, c_w):
                     frame[key] = str(hello[key])[:4096]
             if "syntax" not in frame and "missing" not in frame:
                 frame["exc"] = str(hello.get("exc", "?"))[:200]
+                frame["msg"] = str(hello.get("msg", ""))[:500]
                 frame["ended"] = hello.get("exc") == "ended"
             _report(frame)
             _exit(0)

@@ -12,13 +12,48 @@ the jail (concatenated after codec.py), and it imports nothing of ours.
 """
 
 import json
+import json.decoder
 import os
 
 if "encode" not in globals():  # run as a module (tests); in the jail codec.py's source is prepended
     from sandbox.codec import HOOKS, DecodeError, TooBig, decode, encode  # noqa: F401
 
-_dumps_g, _loads_g, _read_g, _write_g = json.dumps, json.loads, os.read, os.write
+# Bound before any candidate runs: in C the candidate may patch builtins or json; the wire must not
+# depend on either (in the jail these bindings are shared by every concatenated module).
+len, getattr, isinstance, issubclass, callable, iter, next = len, getattr, isinstance, issubclass, callable, iter, next
+_read_g, _write_g = os.read, os.write
+_scan = json.decoder.JSONDecoder().scan_once  # the C scanner: no Python-level lookups
+_esc = json.decoder.scanstring and __import__("_json").encode_basestring_ascii
+_int_repr, _float_repr, _str_join = int.__repr__, float.__repr__, str.join
 MAX_REPLY = 16 << 20  # bytes of one reply from C
+
+
+def _dumps_g(x, depth=0):
+    """JSON text of plain data (what codec.encode makes), with base-class methods only."""
+    if depth > 1000:
+        raise TooBig("value too deep to send")
+    t = type(x)
+    if x is None:
+        return "null"
+    if t is bool:
+        return "true" if x else "false"
+    if t is int:
+        return _int_repr(x)
+    if t is float:
+        return _float_repr(x)
+    if t is str:
+        return _esc(x)
+    if t is list:
+        return "[" + _str_join(",", [_dumps_g(v, depth + 1) for v in x]) + "]"
+    if t is dict:
+        return "{" + _str_join(",", [_esc(str.__str__(k)) + ":" + _dumps_g(v, depth + 1) for k, v in dict.items(x)]) + "}"
+    raise TooBig("not plain data: %s" % t.__name__)
+
+
+def _loads_g(line):
+    text = line.decode("utf-8", "replace")
+    obj, end = _scan(text, 0)
+    return obj
 
 
 class CandidateError(Exception):
@@ -84,10 +119,19 @@ def serve(ns, entry, names, rfd, wfd, flush=None):
             return
         try:
             target = objs[req["h"]]
-            if req["op"] == "call":
+            op = req["op"]
+            if op == "call":
                 out = target(*decode(req["args"]), **decode(req["kwargs"]))
-            else:
+            elif op == "getattr":
                 out = getattr(target, req["name"])
+            elif op == "setattr":
+                out = setattr(target, req["name"], decode(req["value"]))
+            elif op in _DUNDERS:  # the test indexes, measures or iterates a candidate object
+                out = getattr(type(target), op)(target, *decode(req["args"]))
+                if op == "__iter__":
+                    out = list(out)
+            else:
+                raise TypeError("unsupported operation")
             reply = {"v": encode(out)}
         except TooBig:
             reply = {"too_big": True}
@@ -99,6 +143,9 @@ def serve(ns, entry, names, rfd, wfd, flush=None):
         if flush is not None:
             flush()
         _send(wfd, reply)
+
+
+_DUNDERS = ("__getitem__", "__setitem__", "__len__", "__iter__", "__contains__")
 
 
 class Remote:
@@ -115,6 +162,31 @@ class Remote:
 
     def __getattr__(self, name):
         return _RPC["call"]({"op": "getattr", "h": self._h, "name": name})
+
+    def __setattr__(self, name, value):
+        _RPC["call"]({"op": "setattr", "h": self._h, "name": name, "value": encode(value)})
+
+    def _op(self, op, *args):
+        return _RPC["call"]({"op": op, "h": object.__getattribute__(self, "_h"), "args": encode(list(args))})
+
+    def __getitem__(self, k):
+        return self._op("__getitem__", k)
+
+    def __setitem__(self, k, v):
+        self._op("__setitem__", k, v)
+
+    def __len__(self):
+        n = self._op("__len__")
+        if type(n) is not int or n < 0:
+            raise TypeError("__len__ of a candidate object returned %s" % type(n).__name__)
+        return n
+
+    def __iter__(self):
+        out = self._op("__iter__")
+        return iter(out if type(out) is list else [])
+
+    def __contains__(self, x):
+        return self._op("__contains__", x) is True
 
     def __eq__(self, other):
         return False

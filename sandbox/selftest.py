@@ -14,7 +14,7 @@ import secrets
 import shutil
 import tempfile
 
-from sandbox import jail
+from sandbox import cgroup, jail
 
 CANARY_ENV = "CTRL_SANDBOX_CANARY"
 
@@ -41,6 +41,13 @@ for d in ("/", "/usr", "/etc", "/tmp", "/var/tmp", "/dev/shm", os.path.dirname(C
         open(os.path.join(d, "ctrl-probe"), "w").close(); r["writable"].append(d)
     except OSError:
         pass
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+r["shm"] = "created" if libc.shmget(0, 1 << 20, 0o1600) >= 0 else "denied: errno %d" % ctypes.get_errno()
+try:
+    os.kill(os.getppid(), 0); r["signal"] = "delivered to the zygote"
+except OSError as e:
+    r["signal"] = "denied: %s" % e
 n = 0
 try:
     while n < 400:
@@ -95,6 +102,57 @@ def prove(slot: jail.Slot) -> list[tuple[str, bool, str]]:
     except ValueError:
         return [("probe ran", False, f"probe gave no report: {frame}")]
     hello_problems = check_hello(hello, slot.uid)
+    return _probe_checks(slot, r, hello_problems, secret) + _sample_checks(slot)
+
+
+FANOUT = """import os, time
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        b = bytearray(60 << 20)
+        for i in range(0, len(b), 4096):
+            b[i] = 1
+        time.sleep(1.5)  # hold it while the others allocate
+        os._exit(0)
+    kids.append(pid)
+print("limited" if any(os.WIFSIGNALED(os.waitpid(k, 0)[1]) for k in kids) else "unlimited")
+"""
+MARK = """import os
+open("left", "w").write("x")
+os.setxattr(".", "user.ctrl", b"1")
+os.utime(".", (12345, 12345))
+print("marked")
+"""
+LOOK = """import os
+print(sorted(os.listdir(".")), os.listxattr("."), int(os.stat(".").st_mtime))
+"""
+
+
+def _stdin_job(code: str, memory_mb: int = 256) -> dict:
+    return {"kind": "stdin", "code": code, "time_limit_s": 10, "memory_mb": memory_mb, "wall_s": 20,
+            "cases": [{"mode": "stdin", "input": "", "out_cap": 4096}]}
+
+
+def _sample_checks(slot: jail.Slot) -> list[tuple[str, bool, str]]:
+    """Limits on the sample, not the process: fan-out memory, and a home that starts fresh."""
+    frames, _ = slot.run(_stdin_job(FANOUT, 128), 20)
+    fan = frames.get(0, {})
+    cg = slot.cgroup
+    in_cg = cg is not None and slot.zygote_pid in cg.procs()
+    slot.run(_stdin_job(MARK), 20)
+    frames, _ = slot.run(_stdin_job(LOOK), 20)
+    look = (frames.get(0, {}).get("out") or "").strip()
+    return [
+        ("candidates run in the slot's cgroup", in_cg,
+         f"{cg.version} {cg.dirs['memory']} (pids.max {cgroup.SAMPLE_PIDS}, 1 CPU)" if cg else "no cgroup"),
+        ("memory is limited per sample (3 forks x 60 MB at 128 MB)", fan.get("out", "").strip() == "limited"
+         or fan.get("st") in ("memory", "sigkill"), f"{fan.get('st')}: {(fan.get('out') or '').strip()[:60]}"),
+        ("each sample gets a fresh home (no files, xattrs or mtime left)", look == "[] [] 0", look[:120]),
+    ]
+
+
+def _probe_checks(slot, r, hello_problems, secret) -> list[tuple[str, bool, str]]:
     return [
         ("runs as the slot user", r["uid"] == slot.uid and r["uid"] != 0, f"uid {r['uid']} ({jail.slot_user(slot.index)})"),
         ("jail confined (seccomp, caps, no_new_privs)", not hello_problems and r["seccomp"] == "2",
@@ -104,7 +162,10 @@ def prove(slot: jail.Slot) -> list[tuple[str, bool, str]]:
         ("canary file unreadable", r["canary"].startswith("denied"), r["canary"][:80]),
         ("environment clean", secret not in json.dumps(r["env"]), f"keys {sorted(r['env'])}"),
         ("only the home is writable", r["writable"] == [], f"writable: {r['writable'] or 'none of /, /usr, /etc, /tmp, /var/tmp, /dev/shm, ' + jail.BASE}"),
-        ("process limit holds", r["forks"] < jail.NPROC, f"fork stopped after {r['forks']} (limit {jail.NPROC})"),
+        ("process limit holds per sample", r["forks"] < cgroup.SAMPLE_PIDS,
+         f"fork stopped after {r['forks']} (cgroup pids.max {cgroup.SAMPLE_PIDS})"),
+        ("SysV IPC denied (no channel between samples)", r["shm"].startswith("denied"), r["shm"]),
+        ("the candidate cannot signal the jail's other processes", r["signal"].startswith("denied"), r["signal"]),
     ]
 
 

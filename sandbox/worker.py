@@ -146,6 +146,7 @@ class Run:
             os.set_blocking(r, False)
             self.tpid, self.tfd, self.report = pid, os.pidfd_open(pid), Lines(r)
         self.exit = None  # Z's report on C
+        self.held = None  # T's report that C ended, until Z says how
         self.tstatus = None
         self.killed = False
 
@@ -260,7 +261,15 @@ def _one_run(job, start, send, zsock, ctl):
                     run.report.fill()
                     i = _pump_reports(run, job, i, send)
                 break
-            if run.value and run.report.eof and not run.report.buf:
+            if run.held is not None and run.exit is not None and not _signaled(run.exit):
+                # C ended by itself (an exit): T's report stands
+                frame = _frame(run, i, run.held)
+                send(frame)
+                for k in range(i + 1, len(job["cases"])):
+                    send(dict(frame, i=k, out="", err="", ms=0.0))
+                i = len(job["cases"])
+                break
+            if run.value and run.report.eof and not run.report.buf and run.held is None:
                 break  # T ended (after its last report, or died)
             if run.killed and now > case_t0 + wall + 10:
                 raise RuntimeError("the zygote did not report a killed candidate within 10 s")
@@ -298,6 +307,9 @@ def _one_run(job, start, send, zsock, ctl):
                 if os.WEXITSTATUS(status) == 0:
                     send(_frame(run, i, {"done": True, "ms": ms}))
                     return i + 1, False
+                if type(rep) is dict and rep.get("exc") == "MemoryError":
+                    send(_frame(run, i, {"exc": "MemoryError", "ms": ms}))
+                    return i + 1, False
         else:  # T ended without reporting the case while C was still up
             run.kill()
             _, run.tstatus = os.waitpid(run.tpid, 0)
@@ -329,6 +341,9 @@ def _pump_reports(run, job, i, send):
             rep = {"exc": "TestProcessError", "msg": "unreadable report"}
         if type(rep) is not dict:
             rep = {"exc": "TestProcessError", "msg": "unreadable report"}
+        if rep.get("ended") and (run.exit is None or _signaled(run.exit)):
+            run.held = rep  # C's process ended: how (a signal, an exit) decides the case; Z will tell
+            return i
         frame = _frame(run, i, rep)
         send(frame)
         if frame.get("stop"):

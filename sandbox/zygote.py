@@ -59,8 +59,9 @@ def _flush():
 
 def candidate_main(req):
     """C: fds 0-2 are the run's stdin/stdout/stderr, 3 the code; then 4/5 the wire (value items) or
-    4 a status pipe (programs: a compile error is reported there, and it is closed before the
-    candidate runs, so nothing the candidate does can claim to be the judge's). Never returns."""
+    4 a status pipe (programs: a compile error or the uncaught exception is reported there; the
+    candidate can write to it too, but the worker only uses it to name a failure, never to pass
+    a case). Never returns."""
     code_fd = 3
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
@@ -92,8 +93,6 @@ def candidate_main(req):
         _send(w, {"syntax": "%s: %s" % (type(e).__name__, e)})
         os._exit(0)
     del src
-    if not value:
-        os.close(w)
     status = 0
     try:
         exec(code, ns)
@@ -111,8 +110,11 @@ def candidate_main(req):
     except BaseException as e:
         traceback.print_exc()
         _flush()
-        if value:
+        try:  # programs: what failed (MemoryError is a memory_limit); it only ever refines a failure
             _send(w, {"exc": type(e).__name__, "msg": ""})
+        except BaseException:
+            pass
+        if value:
             os._exit(0)
         status = 1
     if value:
@@ -211,6 +213,11 @@ def zygote_main(sock):
                     os.dup2(fd, k)
                 os.closerange(len(fds), 1 << 16)
                 candidate_main(req)
+            except BaseException:  # our own failure in C: say what, on the run's stderr
+                try:
+                    os.write(2, ("[judge] the candidate process failed: %s\n" % traceback.format_exc()[-2000:]).encode())
+                except BaseException:
+                    pass
             finally:
                 os._exit(70)
         for fd in fds:

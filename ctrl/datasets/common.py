@@ -135,8 +135,11 @@ def stdin_tests(cases: Sequence[tuple[str, str]]) -> dict:
 
 
 def call_tests(entry_point: str, cases: Sequence[tuple[list, Any]], **extra: Any) -> dict:
-    """A sandbox ``call`` tests object (``entry_point`` may be ``Solution.method``)."""
-    obj = {"kind": "call", "entry_point": entry_point,
+    """A sandbox ``call`` tests object (``entry_point`` may be ``Solution.method``).
+
+    Expected values written as JSON (APPS, TACO, LiveCodeBench) compare as those harnesses do,
+    tuples as lists (``compare: "json"``); pass ``compare=`` to choose another sandbox rule."""
+    obj = {"kind": "call", "entry_point": entry_point, "compare": "json",
            "cases": [{"args": a, "expected": e} for a, e in cases]}
     obj.update(extra)
     return obj

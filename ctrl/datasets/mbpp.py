@@ -95,11 +95,14 @@ def normalize(row: dict, split: str, index: int, opts: Options) -> dict:
         raise BadRow("field 'test_list' is empty (no tests)")
     challenge = _str_list(row, "challenge_test_list")
     setup = normalize_newlines(row.get("test_setup_code") or "")
-    public = {"kind": "assert", "cases": tests[:1], "setup": setup}
-    private = {"kind": "assert", "cases": tests + challenge, "setup": setup}
+    # The entry point is declared: a test calling it by a builtin's name (mbpp/126 `sum`) means the
+    # candidate's function (the sandbox gives test code pristine builtins otherwise)
+    entry = called_name(tests[0])
+    public = {"kind": "assert", "entry_point": entry, "cases": tests[:1], "setup": setup}
+    private = {"kind": "assert", "entry_point": entry, "cases": tests + challenge, "setup": setup}
     statement = f"{text.strip()}\nYour code should pass this test:\n\n{tests[0]}"
     return problem_row(
         source=SOURCE, native_id=native_id(row, split, index), split=split, statement=statement,
-        public=public, private=private, rule=RULE, opts=opts, entry_point=called_name(tests[0]),
+        public=public, private=private, rule=RULE, opts=opts, entry_point=entry,
         canonical_solution=code, meta={"task_id": row.get("task_id"), "text": text,
                                        "n_challenge": len(challenge)})
