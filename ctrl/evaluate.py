@@ -41,10 +41,11 @@ from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs, res
 from ctrl.metrics import bootstrap, pass_at_1, point_metrics
 from ctrl.revise import ReviseConfig
 from ctrl.revise import run as revise_run
+from sandbox import JUDGE_VERSION
 from storage import artifact_key
 
 log = logging.getLogger("ctrl.evaluate")
-VERSION = "1"
+VERSION = "1+judge" + JUDGE_VERSION  # revisions are judged: a new judge is a new key
 SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("generator", pa.string()), ("critic", pa.string()),
     ("critic_model", pa.string()), ("metric", pa.string()), ("value", pa.float64()),

@@ -39,11 +39,12 @@ import pyarrow as pa
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.feedback import NO_CODE_RULE
 from ctrl.stage import StageResult, materialize
+from sandbox import JUDGE_VERSION
 from storage import Store
 
 log = logging.getLogger("ctrl.execute")
 
-STAGE, TABLE, VERSION = "execute", "executions", "1"
+STAGE, TABLE, VERSION = "execute", "executions", "1+judge" + JUDGE_VERSION
 TEST_SETS = ("public", "private")
 NO_TESTS = "no_tests"  # status and judge_rule of a test set without cases
 ISOLATIONS = ("auto", "firejail", "none")

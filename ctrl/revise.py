@@ -26,9 +26,10 @@ from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critique import _generate, fingerprint, load_inputs, resolve_model
 from ctrl.stage import StageResult, materialize
+from sandbox import JUDGE_VERSION
 
 log = logging.getLogger("ctrl.revise")
-VERSION = "1"
+VERSION = "1+judge" + JUDGE_VERSION  # revisions are judged: a new judge is a new key
 
 _MSG = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMA = pa.schema([

@@ -5,70 +5,106 @@
     from sandbox import judge; results = judge(items, workers=None, isolation="auto")
 
 Host setup (root, idempotent): `sh sandbox/setup_host.sh` installs firejail and creates the slot users
-ctrl-sbx0..7. The supervisor must run as root (it switches to those users and mounts their homes).
+ctrl-sbx0..7. The supervisor must run as root (it switches to those users, mounts their homes and
+creates the slots' cgroups under its own).
 
 Input item: {"id", "code", "tests", "time_limit_s" (default 2), "memory_mb" (default 256),
-"stop_on_timeout" (default true)}, tests one of
-  {"kind": "stdin", "cases": [{"input": str, "output": str}]}
-  {"kind": "call", "entry_point": "f" | "Class.method", "cases": [{"args": [...], "expected": any}], "atol"?}
-  {"kind": "assert", "cases": ["assert f(1) == 2", ...], "setup"?: str}
-  {"kind": "program", "entry_point": "f", "test": "def check(candidate): ..."}   (HumanEval)
-Result: {"id", "passed", "n_cases", "n_passed", "cases": [{"status", "time_ms", "stdout", "stderr",
-"input", "expected"}], "isolation", "judge_rule"}; text fields truncated to 2 KB. status is one of
-pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit, syntax_error, sandbox_error.
+"stop_on_timeout" (default true), "mode" ("full" | "reward", default "full"), "return_values" (false)},
+tests one of
+  {"kind": "stdin", "cases": [{"input": str, "output": str}], "atol"?, "rtol"?}
+  {"kind": "call", "entry_point": "f" | "Class.method", "cases": [{"args": [...], "expected": any}],
+   "compare"?: "python" | "json" | "evalplus", "atol"?, "oracle"?}
+  {"kind": "assert", "cases": ["assert f(1) == 2", ...], "setup"?: str, "entry_point"?, "names"?}
+  {"kind": "program", "entry_point": "f", "test": "def check(candidate): ...", "setup"?, "names"?}  (HumanEval)
+Values in call args/expected are JSON with tags for what JSON lacks (docs/internals.md): {"$t": [..]}
+tuple, {"$s": [..]} set, {"$fs": [..]} frozenset, {"$d": [[k, v], ..]} dict with any keys, {"$f":
+"nan"|"inf"|"-inf"}, {"$i": "0x.."} int, {"$b": hex} bytes, {"$c": [re, im]} complex; any other JSON
+object is a dict with string keys. Arguments reach the candidate exactly so: key order, tuples, sets.
+Result: {"id", "passed", "n_cases", "n_passed", "n_run", "mode", "cases": [{"status", "time_ms",
+"stdout", "stderr", "input", "expected", "rule"}], "isolation", "judge_rule"}; text fields truncated
+to 2 KB. status is one of pass, wrong_answer, runtime_error, timeout, memory_limit, output_limit,
+syntax_error, sandbox_error; `rule` says which comparison rule decided the case.
 - For call/assert/program cases `stdout` shows the value the judge compared (the return value or the
   assert's expression), not what the program printed; `stderr` ends with `[judge] ...` notes.
-- sandbox_error = not the candidate's fault (malformed item, jail failure); never score it as 0.
-- No cases (an empty list): returned at once without running anything, n_cases 0 and passed false,
-  since nothing was verified; judge_rule says so.
+- sandbox_error = the judge's failure, never the candidate's: a malformed item, a jail that failed,
+  or a kill from outside the sample (another job's OOM killer, an operator). It is retried once on
+  a fresh jail; it is never a verdict, so never score it as 0 (leave it out of a reward).
+- mode "reward": the item stops at its first failing case (binary rewards); `cases` then holds the
+  cases that ran (n_run of n_cases) and `mode` says so, so a partial run is never read as a full one.
+- return_values: call cases carry `value`, the returned value as tagged JSON (e.g. to record the
+  outputs of a reference solution at ingest).
+- No cases (an empty list): returned at once without running anything, n_cases 0 and passed false.
 - Empty code: syntax_error. Code over 1 MB: runtime_error, not run. Missing entry point: runtime_error.
-- Limits: time_limit_s is CPU time (RLIMIT_CPU) and a case is killed after 1.5 x time_limit_s + 0.5 s
-  wall (why: plan.py); memory_mb is RLIMIT_AS (min 64); stdout/stderr over 8 MB is output_limit.
+- Limits: time_limit_s is CPU time per case (RLIMIT_CPU) and a case is killed after 1.5 x
+  time_limit_s + 0.5 s wall (why: plan.py); memory_mb is RLIMIT_AS per process (min 64) *and* the
+  memory of the whole sample (its cgroup: anonymous, shm, memfd and tmpfs pages); a sample has at
+  most 64 processes+threads and one CPU's worth of time; stdout/stderr over 8 MB is output_limit.
 - stop_on_timeout (default true): once a case times out, the item's later cases are not run and are
-  reported as timeout with the stderr note `[judge] not run: an earlier case timed out` (a looping
-  program costs one wall limit, not one per case). false runs every case whatever happened before.
-- Comparison rules (recorded per result as judge_rule, see compare.py): stdin token-wise, a token
-  whose expected text has a '.' matches within abs or rel 1e-6; call values compared structurally
-  (tuples = lists, NaN = NaN, bool only bool, atol default 1e-9 plus rel 1e-9).
+  reported as timeout with the stderr note `[judge] not run: an earlier case timed out`.
+- Comparison rules (per case as `rule`, see compare.py): stdin token-wise, floats (expected text with
+  '.' or an exponent) within an absolute 1e-6; call "python" is Python == with a float tolerance
+  only where the expected value is a float, "json" the same with tuples = lists (JSON-sourced
+  datasets), "evalplus" evalplus 0.3.1's rule and special oracles; `assert EXPR == LITERAL` is
+  Python == outside; other asserts and whole check()s are decided by the test code in the jail.
 
-Design. One warm firejail per worker slot runs a small server (worker.py) under /usr/bin/python3 -s -P as
-that slot's user; per item it forks a child (child.py) that sets rlimits and runs the cases, reporting
-on a pipe. Each process claims free slots through lock files, so concurrent judging processes share
-the 8 slot users safely. The supervisor (root, outside) decides every verdict from what it observed:
-expected values never enter the jail (stdin outputs, call results, `assert EXPR == LITERAL` split into
-EXPR inside and the literal outside), and return values cross the wall as data serialized with
-base-class methods only (codec.py). Verdicts that can only be computed inside (`assert f(x)`,
-`assert abs(f(x) - y) < tol`, a whole `check()`) use two processes (guard.py): the candidate runs in
-one, the test in another that reports and only ever sees plain data or remote handles.
+Design (processes, inside one warm firejail per slot, all as that slot's user):
+- W, the worker (worker.py): reads jobs, forks the zygote Z *before its first job*, and per run
+  asks Z for a candidate process and forks a test process; enforces wall time; wipes the home.
+- Z, the zygote (zygote.py): has never seen a job; forks each candidate C, reaps it and kills what
+  it left (Z is the subreaper); lives in the slot's cgroup (cgroup.py), so C is born inside it.
+- C runs the candidate behind the fence (fence.py, a seccomp filter): it cannot signal, trace,
+  renice or re-limit any process, leave its process group, or create SysV/POSIX IPC or keys.
+- T, the test process (child.py): runs test code with pristine builtins, trusted imports of the
+  standard-library modules it names, and the candidate's names only as plain data or handles
+  over a wire to C (guard.py); T never runs candidate code, and W, Z, T are not dumpable.
+- The supervisor (root, outside; judging.py, jail.py) decides every verdict from plain data and
+  what it observed: expected values never enter the jail for stdin, call and `== LITERAL` cases;
+  values cross the wall through codec.py (base-class methods only, decoded under a cost budget).
 
 Threat model.
-Covered (tests/test_sandbox_hostile.py has one attack per property):
+Covered (tests/test_sandbox_hostile.py and tests/test_sandbox_reach.py: one property per test):
 - escape: no network (--net=none), read-only filesystem except a fresh 128 MB tmpfs home per jail
-  start, wiped after each item; /tmp, /var/tmp, /dev/shm read-only; /home, /root, /opt, the repo and
-  the cwd hidden, and so are unix sockets under /run, /var/run, /tmp (docker.sock, dbus, databases:
-  --net=none does not cover those); unprivileged per-slot uid (root-only files unreadable), all capabilities dropped,
-  no_new_privs, seccomp, no root in the namespace, clean environment (no secrets inherited).
-- resources: RLIMIT_AS/CPU/FSIZE/NOFILE per run, RLIMIT_NPROC per slot uid, wall clock enforced by
-  the worker and, above it, by the supervisor; after every item all other processes of the jail are
-  killed, so fork bombs and daemons do not starve the next sample.
-- judge tampering: lying __eq__/__class__, subclasses of the expected type, NaN, printing PASS,
-  exit/os._exit before the tests, patching builtins or modules the test uses, rewriting the test code
-  (compile/exec patched), killing or stopping the worker (case fails, jail restarted), fake report
-  lines (expected values are never inside; in-jail verdicts come from a process the candidate cannot
-  reach), stealing the nonce off the stack, garbled reports, huge or deeply nested return values.
-- self-test: every jail start re-checks uid/seccomp/caps/no_new_privs; the first use in a process
-  (and `doctor`) proves network off, canary file and env var unreadable, read-only fs and the process
-  limit from inside; if isolation cannot be proven nothing runs unless isolation="none" was asked.
+  start, wiped after each item (files, xattrs, mode and mtime reset); /tmp, /var/tmp, /dev/shm
+  read-only; /home, /root, /opt, the repo and the cwd hidden, and so are unix sockets under /run,
+  /var/run, /tmp; unprivileged per-slot uid, all capabilities dropped, no_new_privs, seccomp (firejail's
+  and the fence), no root in the namespace, clean environment (no secrets inherited).
+- reach: test code sees pristine builtins and trusted modules whatever the candidate defines or
+  patches; the candidate's process never holds test code or expected values (of its item or any
+  other); it cannot signal or slow the worker, zygote or test process; nothing it prints or returns
+  can crash or wedge the supervisor (decoding and comparing are total and budgeted; output is
+  capped per case and read in linear time).
+- resources, per sample: memory (cgroup, shm and tmpfs included), processes (pids.max), CPU (one
+  CPU's quota, so fork fan-out cannot multiply time), wall clock per case; RLIMIT_AS/CPU/FSIZE/NOFILE
+  per process; no IPC objects or home state survive into the next sample.
+- judge tampering: lying __eq__/__class__, subclasses, NaN, printing PASS, exit/os._exit before the
+  tests, redefining or patching builtins and modules, forged frames or wire replies, killing or
+  stopping anything (denied), reading the stack, gc or raw memory for expected values.
+- outside kills (an OOM killer, an operator): a SIGKILL the sample's own limits do not explain is
+  `sandbox_error`, retried once; the sample's own memory limit is `memory_limit` (cgroup OOM counter).
+- self-test: every jail start re-checks uid/seccomp/caps/no_new_privs and the fence; the first use in
+  a process (and `doctor`) proves network off, canary file and env var unreadable, read-only fs,
+  SysV IPC denied, signals denied, the sample's cgroup (memory fan-out, pids), a fresh home; if
+  isolation cannot be proven nothing runs unless isolation="none" was asked.
 Not covered:
 - kernel exploits and firejail bugs (the jail shares the host kernel; use a VM for hostile models).
 - CPU side channels, and slowing other slots down by using CPU/memory bandwidth within the limits.
-- test code itself is trusted: it runs in the jail (never on the host) but we assume it is not hostile.
-  Arguments the test passes to the candidate must be plain data (or values the candidate returned).
+- test code itself is trusted: it runs in the jail's test process (never on the host) but we assume
+  it is not hostile. A free name it reads that is not a builtin or a standard-library module is the
+  candidate's (as plain data or a handle), and so is a declared name (entry_point, names) even when
+  it shadows a builtin (MBPP 126 calls its own `sum`): declare only what the problem defines.
 - reading world-readable files (e.g. /etc, /usr, /var/lib); keep secrets out of world-readable paths.
 - unix sockets created after a jail started, or outside /run, /var/run, /tmp (jails restart after 60 s idle).
+- fence syscall numbers are for x86_64 (tested) and aarch64 (not exercised here); other
+  architectures refuse to run (the self-test fails) unless isolation="none".
+- cgroup v2 is supported but exercised only where the host delegates memory, pids and cpu.
 """
 
 from sandbox.jail import SandboxUnavailable
 from sandbox.judging import STATUSES, judge
 
-__all__ = ["judge", "STATUSES", "SandboxUnavailable"]
+# Bumped whenever a verdict for the same item can change (comparison rules, what test code sees):
+# stages that store verdicts put it in their artifact keys, so no cached verdict of an older judge
+# is reused. 2: zygote/fence/test-process design, Python/json/evalplus rules, absolute stdin floats.
+JUDGE_VERSION = "2"
+
+__all__ = ["judge", "STATUSES", "SandboxUnavailable", "JUDGE_VERSION"]

@@ -33,6 +33,28 @@ def prefect_server():
         yield PREFECT_API_URL.value()
 
 
+@pytest.fixture
+def cpu_hog():
+    """Every CPU busy for the test's duration (one spinning process per core, at normal priority):
+    kill-and-resume verdicts must not depend on load."""
+    import multiprocessing
+    import os
+
+    ctx = multiprocessing.get_context("spawn")
+    hogs = [ctx.Process(target=_spin, daemon=True) for _ in range(os.cpu_count() or 1)]
+    for h in hogs:
+        h.start()
+    yield len(hogs)
+    for h in hogs:
+        h.kill()
+        h.join()
+
+
+def _spin():
+    while True:
+        pass
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op torch thread per test: on the 2-core CI box with sandbox workers and servers

@@ -81,7 +81,7 @@ def test_mbpp_974_official_splits_and_shown_test_is_public():
     p1 = by_id["mbpp/1"]
     pub, priv = split_tests(p1)
     native = raw.rows[0][2]
-    assert pub == {"kind": "assert", "cases": native["test_list"][:1], "setup": ""}
+    assert pub == {"kind": "assert", "entry_point": p1["entry_point"], "cases": native["test_list"][:1], "setup": ""}
     assert priv["cases"] == native["test_list"] + native["challenge_test_list"]
     assert native["test_list"][0] in p1["statement"] and native["text"] in p1["statement"]
     assert p1["entry_point"] == "min_cost" and "\r" not in p1["canonical_solution"]
@@ -119,7 +119,7 @@ def test_apps_jsonl_stdin_and_call_rows():
     call = good["apps/test/4003"]
     pub, priv = split_tests(call)
     assert call["test_kind"] == "call" and call["entry_point"] == "total"
-    assert pub == {"kind": "call", "entry_point": "total",
+    assert pub == {"kind": "call", "entry_point": "total", "compare": "json",
                    "cases": [{"args": [[1, 2, 3]], "expected": 6}]}
     assert priv["cases"] == [{"args": [[]], "expected": 0}, {"args": [[5]], "expected": 5}]
     leet = good["apps/test/4004"]
@@ -139,7 +139,7 @@ def test_taco_save_to_disk_with_limits_and_bad_rows():
     assert json.loads(stdin["meta"])["source"] == "codechef"
     call = good["taco/train/1"]
     assert call["test_kind"] == "call" and call["time_limit_s"] == 10.0  # default when absent
-    assert split_tests(call)[1] == {"kind": "call", "entry_point": "bigger",
+    assert split_tests(call)[1] == {"kind": "call", "entry_point": "bigger", "compare": "json",
                                  "cases": [{"args": [5, 3], "expected": 5}]}
 
 

@@ -130,7 +130,7 @@ KILL_PARAMS = {
 
 
 def test_sigkill_worker_mid_stage_then_resume_gives_identical_tables(pool, worker_env,
-                                                                     tmp_path):
+                                                                     tmp_path, cpu_hog):
     reference = Store(str(tmp_path / "uninterrupted"))
     p = pipeline.plan(KILL_PARAMS["preset"], KILL_PARAMS["until"], KILL_PARAMS["overrides"])
     expected = pipeline.run(reference, p)

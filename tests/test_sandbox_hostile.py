@@ -112,7 +112,7 @@ ATTACKS = [
                        "        except OSError:\n            pass", 1), {"timeout", "runtime_error"}),
     ("daemon_survives", call("import os, time\ndef f():\n    if os.fork() == 0:\n        os.setsid()\n"
                              "        if os.fork() == 0:\n            time.sleep(10**6)\n        os._exit(0)\n"
-                             "    return 'daemon'", "nope"), {"wrong_answer"}),
+                             "    return 'daemon'", "nope"), {"wrong_answer", "runtime_error"}),
     ("thread_bomb", call("import threading, time\ndef f():\n    n = 0\n    while n < 10**5:\n"
                          "        threading.Thread(target=time.sleep, args=(100,), daemon=True).start(); n += 1\n"
                          "    return n", 10**5), {"runtime_error", "memory_limit", "timeout"}),
