@@ -102,8 +102,9 @@ def _namespace(job, hello):
         mod = _trusted_import(name)
         if mod is not None:
             tns[name] = mod
+    wanted = set(job.get("names") or ())
     for name, (kind, v) in hello["names"].items():
-        if name in tns:
+        if name in tns or name not in wanted:  # C may forge its hello: only what we asked for binds
             continue
         if kind == "module":
             mod = _trusted_import(name) or _trusted_import(v.split(".")[0])
@@ -134,10 +135,16 @@ def _run_case(case, tns, entry):
     return {"done": True}
 
 
+def t_cpu_limit(job):
+    """CPU seconds of T for a job (T decodes what the candidate returns; the wall clock usually ends
+    a case first). A T killed at this limit is the candidate's timeout, not a kill from outside."""
+    return int(float(job["time_limit_s"]) * _len(job["cases"]) * 2 + 30)
+
+
 def test_main(job, start, c_r, c_w):
     """T: judge cases[start:] of a value job against the candidate behind (c_r, c_w); never returns."""
     try:
-        set_limits(T_MEMORY, int(float(job["time_limit_s"]) * _len(job["cases"]) + 30), 256)
+        set_limits(T_MEMORY, t_cpu_limit(job), 256)
         sys.stdout = sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                                    errors="backslashreplace", line_buffering=True)
         t0 = _perf()
@@ -151,7 +158,7 @@ def test_main(job, start, c_r, c_w):
                 if key in hello:
                     frame[key] = str(hello[key])[:4096]
             if "syntax" not in frame and "missing" not in frame:
-                frame["exc"] = str(hello.get("exc", "?"))[:200]
+                frame["exc"] = str(hello.get("exc", "?"))[:200] or "Exception"
                 frame["msg"] = str(hello.get("msg", ""))[:500]
                 frame["ended"] = hello.get("exc") == "ended"
             _report(frame)
@@ -176,7 +183,7 @@ def test_main(job, start, c_r, c_w):
                     frame.update(all=True, ended=True)
             except BaseException as e:
                 traceback.print_exc()
-                frame["exc"] = _type(e).__name__
+                frame["exc"] = _type(e).__name__ or "Exception"
             frame["ms"] = (_perf() - t0) * 1e3
             sys.stderr.flush()
             _report(frame)

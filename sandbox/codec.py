@@ -69,18 +69,18 @@ def encode(x, depth=0, budget=None):
 
 
 class _Opaque:
-    """Stands in, inside the jail, for a returned object the judge cannot serialize: never equal, falsy."""
+    """Stands in for a returned object the judge cannot serialize: it has no truth value and no
+    equality (both raise TypeError), so no comparison or truth test involving it can pass."""
 
     __slots__ = ()
 
     def __eq__(self, other):
-        return False
+        raise TypeError("an opaque candidate object is not compared")
 
-    def __ne__(self, other):
-        return True
+    __ne__ = __eq__
 
     def __bool__(self):
-        return False
+        raise TypeError("the truth value of an opaque candidate object is not judged")
 
     __hash__ = object.__hash__
 

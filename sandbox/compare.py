@@ -172,6 +172,14 @@ def _digit_distance(a, b):
     return sum(abs(int(x) - int(y)) for x, y in zip(s1.zfill(n), s2.zfill(n)))
 
 
+def _set(xs) -> set:
+    """set(xs) for candidate data, refusing elements that mostly share a hash (O(n^2) to build)."""
+    xs = list(xs)
+    if len(xs) > 64 and len({hash(x) for x in xs}) * 2 < len(xs):
+        raise Incomparable("elements collide in their hash")
+    return set(xs)
+
+
 def evalplus_equal(out, exp, args, atol: float, oracle: str | None) -> bool:
     """evalplus 0.3.1's verdict for one input (see the module docstring)."""
     try:
@@ -192,7 +200,7 @@ def _evalplus(out, exp, args, atol, oracle):
     elif oracle == "digit_distance":  # Mbpp/558
         exact = exact or out == _digit_distance(*args)
     elif oracle == "set_eq":
-        exact = set(out) == set(exp)
+        exact = _set(out) == _set(exp)
     elif oracle == "not_none":  # exp is whether the reference returned something
         exact = out == exp if type(out) is bool else exp == (out is not None)
     elif oracle == "find_zero":  # HumanEval/32: any root will do (evalplus 0.3.1 never counts it: a bug)
@@ -222,9 +230,10 @@ TRUTH_RULE = "assert: the condition evaluated in the jail's test process (pristi
 JAIL_RULE = "statement/check(): run in the jail's test process (pristine builtins); passes when it raises nothing"
 
 
-def truthy(got) -> bool:
-    """Truth value of a decoded value; an opaque object (unserializable) counts as false."""
+def truth(got) -> bool | None:
+    """Truth value of a decoded value; None when it has none we judge (an opaque object): then
+    neither `assert x` nor `assert not x` passes."""
     try:
         return bool(got)
     except (RecursionError, OverflowError, ValueError, TypeError):
-        return False
+        return None

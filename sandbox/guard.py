@@ -188,16 +188,20 @@ class Remote:
     def __contains__(self, x):
         return self._op("__contains__", x) is True
 
-    def __eq__(self, other):
-        return False
-
+    # A candidate object has no truth value and equals nothing here: `assert not candidate(x)` or
+    # `assert candidate(x) != y` must not pass because an object is opaque (Python would call its
+    # own __bool__/__ne__, which we never run). The test fails with this error instead.
     def __bool__(self):
-        return False
+        raise CandidateError("the truth value of a candidate object (not plain data) is not judged")
 
+    def __eq__(self, other):
+        raise CandidateError("a candidate object (not plain data) is not compared")
+
+    __ne__ = __eq__
     __hash__ = object.__hash__
 
     def __repr__(self):
-        return "<candidate object #%d>" % self._h
+        return "<candidate object #%d>" % object.__getattribute__(self, "_h")
 
 
 _RPC = {}
@@ -216,7 +220,7 @@ def connect(rfd, wfd, builtin_excs):
         if rep.get("too_big"):
             raise TooBig("the candidate's value is too deep or too large to serialize")
         if "exc" in rep:
-            name = str(rep["exc"])[:100]
+            name = str(rep["exc"])[:100] or "Exception"
             cls = builtin_excs.get(name)
             if not (isinstance(cls, type) and issubclass(cls, Exception)) or cls is AssertionError:
                 # AssertionError too: a candidate raising one must not look like the test's own assert

@@ -402,7 +402,7 @@ class Slot:
                         frame.update(st="sandbox", msg=f"{frame.get('msg', 'killed')} from outside the sample "
                                      "(not its limits): not the candidate's doing")
                 frames[i] = frame
-                if on_frame is not None and not stop_sent and on_frame(frame):
+                if on_frame is not None and on_frame(frame) and not stop_sent:
                     stop_sent = True
                     try:
                         self.proc.stdin.write((json.dumps({"op": "stop", "job": self.seq}) + "\n").encode())

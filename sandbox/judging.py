@@ -190,10 +190,20 @@ def _run_item(slot: jail.Slot, item: dict, p: Plan, mode: str) -> dict:
     (a worker that dies or stalls, a kill from outside the sample) is retried once on a fresh jail
     and, failing again, is `sandbox_error` (never a verdict, never cached as one)."""
     reward = bool(p.job.get("reward"))
+    keep_value = bool(item.get("return_values"))
 
-    def first_failure(frame):
+    def judge_now(frame):
+        """Judge a frame as it arrives and keep only the verdict: an item's cases may each carry
+        up to 16 MB of returned value. True stops the job (reward mode, first failing case)."""
         k = frame["i"]
-        return reward and verdict(p.checks[k], frame, p.verdict)[0] != "pass"
+        status, shown, msg = verdict(p.checks[k], frame, p.verdict)
+        kept = {"st": "judged", "status": status, "out": shown, "msg": msg, "err": frame.get("err"),
+                "ms": frame.get("ms"), "was": frame.get("st")}
+        if keep_value and frame.get("st") == "ok" and "v" in frame:
+            kept["v"] = frame["v"]
+        frame.clear()
+        frame.update(kept)
+        return reward and status != "pass"
 
     frames: dict[int, dict] = {}
     stopped = False
@@ -201,7 +211,7 @@ def _run_item(slot: jail.Slot, item: dict, p: Plan, mode: str) -> dict:
         try:
             if not slot.alive:
                 _start(slot)
-            frames, end = slot.run(p.job, p.job["wall_s"], first_failure if reward else None)
+            frames, end = slot.run(p.job, p.job["wall_s"], judge_now)
             stopped = bool(end.get("stopped"))
         except jail.SandboxUnavailable as e:
             frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
@@ -210,7 +220,7 @@ def _run_item(slot: jail.Slot, item: dict, p: Plan, mode: str) -> dict:
             log.warning("item %r: %s (attempt %d of 2)", item.get("id"), e, attempt)
             frames = {k: {"st": "sandbox", "msg": str(e)} for k in range(len(p.checks))}
             continue
-        if not any(f.get("st") == "sandbox" for f in frames.values()):
+        if not any(f.get("st") == "sandbox" or f.get("status") == "sandbox_error" for f in frames.values()):
             break
         log.warning("item %r: killed from outside the sample (attempt %d of 2); judging it again",
                     item.get("id"), attempt)
@@ -241,7 +251,7 @@ def _result(item: dict, p: Plan, frames: dict[int, dict], mode: str, stopped: bo
                 "stdout": trunc(stdout), "stderr": trunc(err.strip("\n"), TRUNC),
                 "input": trunc(check["show_in"]), "expected": trunc(check["show_exp"]),
                 "rule": check.get("rule", p.rule)}
-        if item.get("return_values") and f.get("st") == "ok" and "v" in f:
+        if item.get("return_values") and f.get("was", f.get("st")) == "ok" and "v" in f:
             case["value"] = f["v"]  # the returned value as tagged JSON (codec.py), e.g. to record outputs
         cases.append(case)
         if reward and status != "pass":
@@ -273,12 +283,14 @@ def _verdict(check: dict, f: dict, fixed) -> tuple[str, str, str]:
     st = f.get("st")
     out = f.get("out") if isinstance(f.get("out"), str) else ""
     msg = f.get("msg") if isinstance(f.get("msg"), str) else ""
+    if st == "judged":  # judged as it arrived (judging._run_item)
+        return f["status"], out, msg
     if st == "fixed":
         return fixed[0], "", fixed[1]
     if st in _SIMPLE:
         return _SIMPLE[st], out, msg
     if st == "exc":
-        exc = str(f.get("exc"))
+        exc = str(f.get("exc")) or "Exception"
         if exc == "MemoryError":
             return "memory_limit", out, "MemoryError"
         if exc == "AssertionError" and check["how"] == "jail":
@@ -310,5 +322,8 @@ def _verdict(check: dict, f: dict, fixed) -> tuple[str, str, str]:
     elif how == "eq":
         ok = compare.python_equal(got, check["expected"], 0.0, 0.0)
     else:
-        ok = compare.truthy(got) == (how == "truthy")
+        t = compare.truth(got)
+        if t is None:
+            return "wrong_answer", shown, "the value has no truth value the judge can take (not plain data)"
+        ok = t == (how == "truthy")
     return ("pass" if ok else "wrong_answer"), shown, ""

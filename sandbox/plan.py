@@ -143,7 +143,11 @@ def _tests_plan(key: str) -> Plan:
     builders = {"stdin": _stdin, "call": _call, "assert": _assert, "program": _program}
     if kind not in builders:
         raise BadItem(f"tests.kind must be one of {sorted(builders)}, got {kind!r}")
-    return builders[kind](tests)
+    p = builders[kind](tests)
+    # Every case a plain call of the entry point: the candidate's process runs them itself and no
+    # test process is needed (values are judged here; its reports can only be its own answers)
+    p.job["direct"] = bool(p.job["cases"]) and all(c["mode"] == "call" for c in p.job["cases"])
+    return p
 
 
 def _tol(tests, key, default) -> float:
@@ -190,7 +194,7 @@ def _call(tests) -> Plan:
     if oracle is not None and oracle not in compare.ORACLES:
         raise BadItem(f"tests.oracle must be one of {list(compare.ORACLES)} or null, got {oracle!r:.80}")
     rule = compare.call_rule(mode, atol, oracle)
-    p = Plan(job={"kind": "value", "entry": entry, "names": [], "cases": []}, rule=rule)
+    p = Plan(job={"kind": "value", "entry": entry, "names": [], "modules": [], "cases": []}, rule=rule)
     for k, c in enumerate(_list(tests, "cases", "call")):
         if not isinstance(c, dict) or not isinstance(c.get("args"), list) or "expected" not in c:
             raise BadItem(f"tests.cases[{k}] must be an object with 'args' (a list) and 'expected'")
@@ -262,6 +266,25 @@ def split_assert(node: ast.Assert) -> tuple[dict, dict]:
     return {"mode": "expr", "expr": ast.unparse(t)}, {"how": "truthy", "expected": True, "rule": compare.TRUTH_RULE}
 
 
+def as_call(case: dict, target: str | None) -> dict:
+    """`{"mode": "expr"}` of `target(<literals>)` as a plain call case, else the case unchanged."""
+    if target is None or case.get("mode") != "expr":
+        return case
+    try:
+        node = ast.parse(case["expr"], mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return case
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == target
+            and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+        return case
+    try:
+        args = [ast.literal_eval(a) for a in node.args]
+        wire = codec.encode(args)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, codec.TooBig):
+        return case
+    return {"mode": "call", "args": wire}
+
+
 def _parse(src: str, where: str) -> ast.Module:
     try:
         return ast.parse(src)
@@ -289,7 +312,25 @@ def _assert(tests) -> Plan:
         p.job["cases"].append(case)
         p.checks.append(dict(check, show_in=trunc(src), show_exp=trunc(check["expected"])))
     _bind(p.job, trees, entry, _declared(tests))
+    target = entry
+    if target is None:  # undeclared: the one function every case calls, if it is not a builtin
+        called = {_called(c) for c in p.job["cases"]}
+        name = called.pop() if len(called) == 1 else None
+        if name and name not in _BUILTINS and name not in p.job["modules"] and not setup:
+            target = name
+    if target is not None:
+        cases = [as_call(c, target) for c in p.job["cases"]]
+        if all(c["mode"] == "call" for c in cases):
+            p.job["cases"], p.job["entry"] = cases, target
     return p
+
+
+def _called(case: dict) -> str | None:
+    try:
+        node = ast.parse(case.get("expr", ""), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
 
 
 def _program(tests) -> Plan:
@@ -327,5 +368,8 @@ def _program(tests) -> Plan:
         case, check = split_assert(a)
         job["cases"].append(case)
         p.checks.append(dict(check, show_in=trunc(ast.unparse(a)), show_exp=trunc(check["expected"])))
+    cases = [as_call(c, param) for c in job["cases"]]
+    if all(c["mode"] == "call" for c in cases):
+        job["cases"] = cases
     p.rule = "program: check() split into one case per assert; " + compare.EQ_RULE
     return p

@@ -20,6 +20,7 @@ frames carry what the candidate printed or returned and the supervisor (outside)
 import ctypes
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -28,7 +29,7 @@ import time
 import traceback
 
 if "zygote_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
-    from sandbox.child import _TEST_CODE, MAX_FRAME, OUT_LIMIT, test_main  # noqa: F401
+    from sandbox.child import _TEST_CODE, MAX_FRAME, OUT_LIMIT, t_cpu_limit, test_main  # noqa: F401
     from sandbox.zygote import zygote_main  # noqa: F401
 
 TEST_CODE_CHARS = 4 << 20  # bound on the test sources kept compiled
@@ -98,18 +99,29 @@ class Run:
         self.job, self.start, self.zsock = job, start, zsock
         self.value = job["kind"] != "stdin"
         case = job["cases"][start]
+        self.direct = self.value and bool(job.get("direct"))  # C runs the calls itself, no T
         self.files = {"in": _tmpfile(case.get("input", "").encode() if not self.value else b""),
-                      "out": _tmpfile(), "err": _tmpfile(), "terr": _tmpfile()}
+                      "out": _tmpfile(), "err": _tmpfile()}
+        if self.value and not self.direct:
+            self.files["terr"] = _tmpfile()
         self.offs = {"out": 0, "err": 0, "terr": 0}
         code_fd = _tmpfile(job["code"].encode("utf-8", "replace"))
         n = len(job["cases"]) - start if self.value else 1
-        req = {"mode": "value" if self.value else "program", "memory_mb": job["memory_mb"],
-               "cpu_s": int(float(job["time_limit_s"]) * n + 0.999) + 1, "entry": job.get("entry"),
-               "names": job.get("names") or []}
+        req = {"mode": "direct" if self.direct else "value" if self.value else "program",
+               "memory_mb": job["memory_mb"], "cpu_s": int(float(job["time_limit_s"]) * n + 0.999) + 1,
+               "entry": job.get("entry"), "names": job.get("names") or []}
         self.cpu_limit = req["cpu_s"]
         send = [self.files["in"], self.files["out"], self.files["err"], code_fd]
         mine = []
-        if self.value:
+        self.tpid = self.tfd = self.report = None
+        if self.direct:  # fd 4: the cases' arguments (inputs only), fd 5: C's reports, one line per case
+            args_fd = _tmpfile(json.dumps([c["args"] for c in job["cases"][start:]]).encode())
+            r, c_w = os.pipe()
+            send += [args_fd, c_w]
+            mine = [args_fd, c_w]
+            os.set_blocking(r, False)
+            self.report = Lines(r)
+        elif self.value:
             c_r, t_w = os.pipe()
             t_r, c_w = os.pipe()
             send += [c_r, c_w]
@@ -119,14 +131,23 @@ class Run:
             send.append(st_w)
             mine = [st_w]
             self.status = Lines(st_r)
+        go_r, go_w = os.pipe()
+        req["go_fd"] = len(send)
+        send.append(go_r)
+        mine.append(go_r)
         socket.send_fds(zsock, [json.dumps(req).encode()], send)
         os.close(code_fd)
         msg, fds, _, _ = socket.recv_fds(zsock, 4096, 1)
         self.cpid, self.cfd = json.loads(msg)["pid"], fds[0]
         for fd in mine:
             os.close(fd)
-        self.tpid = self.tfd = self.report = None
-        if self.value:
+        # C waits for its limits: set them from here (the fence keeps it from changing them)
+        for res, val in ((resource.RLIMIT_AS, int(job["memory_mb"]) << 20), (resource.RLIMIT_CPU, req["cpu_s"]),
+                         (resource.RLIMIT_FSIZE, OUT_LIMIT), (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0)):
+            resource.prlimit(self.cpid, res, (val, val))
+        os.write(go_w, b"g")
+        os.close(go_w)
+        if self.value and not self.direct:
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:
@@ -147,7 +168,7 @@ class Run:
             self.tpid, self.tfd, self.report = pid, os.pidfd_open(pid), Lines(r)
         self.exit = None  # Z's report on C
         self.held = None  # T's report that C ended, until Z says how
-        self.tstatus = None
+        self.tstatus, self.tcpu = None, None
         self.killed = False
 
     def kill(self):
@@ -157,23 +178,22 @@ class Run:
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
                 except OSError:  # already gone
                     pass
-        if self.exit is None:  # C's group (the whole sample, see fence.py): its id stays C's until Z reports
-            try:
-                os.killpg(self.cpid, signal.SIGKILL)
-            except OSError:
-                pass
 
     def read_exit(self):
         data = self.zsock.recv(4096)
         self.exit = json.loads(data) if data else {"status": None, "gone": True}
-        if not data or not self.exit.get("clean", True):
-            DIRTY[0] = True  # the zygote is gone or could not clean up: restart the jail after this item
+        if not data:
+            DIRTY[0] = True  # the zygote is gone: restart the jail after this item
+        elif self.exit.get("leftovers"):
+            self.kill()
+            kill_leftovers(self.zsock, KEEP | ({self.tpid} if self.tpid and self.tstatus is None else set()))
 
-    def reap_t(self):
+    def reap_t(self, block=False):
+        """T's exit status (and CPU seconds), once it has ended."""
         if self.tpid is not None and self.tstatus is None:
-            pid, status = os.waitpid(self.tpid, os.WNOHANG)
+            pid, status, ru = os.wait4(self.tpid, 0 if block else os.WNOHANG)
             if pid:
-                self.tstatus = status
+                self.tstatus, self.tcpu = status, ru.ru_utime + ru.ru_stime
 
     def output(self, name, cap):
         fd = self.files[name]
@@ -190,14 +210,44 @@ class Run:
         if self.tpid is not None:
             if self.tstatus is None:
                 self.kill()
-                _, self.tstatus = os.waitpid(self.tpid, 0)
+                self.reap_t(block=True)
             os.close(self.tfd)
+        if self.report is not None:
             os.close(self.report.fd)
         if not self.value:
             os.close(self.status.fd)
         os.close(self.cfd)
         for fd in self.files.values():
             os.close(fd)
+
+
+KEEP = set()  # the jail's own processes: its init, the shell firejail runs us under, W, Z
+
+
+def kill_leftovers(zsock, keep):
+    """SIGKILL every process of the jail but `keep` (what a candidate left behind: Z's orphans)
+    until Z, which reaps them, says none is left. W is outside the sample's cgroup, so a fork bomb
+    throttled to one CPU does not slow this down."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if select.select([zsock], [], [], 0)[0]:
+            if zsock.recv(4096):
+                return
+            DIRTY[0] = True
+            return
+        for pid in _orphans(keep):
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+        select.select([zsock], [], [], 0.002)
+    DIRTY[0] = True  # something survives SIGKILL: restart the jail
 
 
 def _signal_frame(run, status, cpu, who):
@@ -208,7 +258,8 @@ def _signal_frame(run, status, cpu, who):
         return {"st": "sigkill", "msg": "the zygote went away while the case ran"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= run.cpu_limit * 0.98):
+        limit = run.cpu_limit if who == "the program" else t_cpu_limit(run.job)
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= limit * 0.98):
             return {"st": "timeout", "msg": "CPU time limit exceeded"}
         if sig == signal.SIGKILL:  # the cgroup's OOM killer, or someone outside: the supervisor tells
             return {"st": "sigkill", "msg": "%s killed by SIGKILL" % who}
@@ -221,7 +272,7 @@ def _frame(run, i, rep):
     cap = run.job["cases"][i].get("out_cap", DISPLAY) if not run.value else DISPLAY
     out, more, osize = run.output("out", cap)
     err, _, esize = run.output("err", 1 << 16)
-    if run.value:
+    if "terr" in run.files:
         terr, _, _ = run.output("terr", 1 << 16)
         err = err + terr
     frame = {"i": i, "out": out, "err": err[-DISPLAY:], "more": more}
@@ -235,8 +286,8 @@ def _frame(run, i, rep):
         return dict(frame, st="missing", msg=str(rep["missing"])[:DISPLAY], stop=True)
     if rep.get("too_big"):
         return dict(frame, st="output", msg="returned value too large to serialize")
-    if rep.get("exc"):
-        return dict(frame, st="exc", exc=str(rep["exc"])[:200], msg=str(rep.get("msg", ""))[:500],
+    if "exc" in rep:
+        return dict(frame, st="exc", exc=str(rep["exc"])[:200] or "Exception", msg=str(rep.get("msg", ""))[:500],
                     stop=bool(rep.get("all")), setup=bool(rep.get("setup")))
     if "v" in rep:
         return dict(frame, st="ok", v=rep["v"])
@@ -255,8 +306,8 @@ def _one_run(job, start, send, zsock, ctl):
             if not run.killed and now > case_t0 + wall:
                 run.killed = True
                 run.kill()
-            if run.exit is not None and (not run.value or run.killed or _signaled(run.exit)):
-                if run.value:  # C was killed: T cannot finish the case; what T said before still counts
+            if run.exit is not None and (not run.value or run.direct or run.killed or _signaled(run.exit)):
+                if run.value:  # C ended: (T cannot finish the case;) what was reported before still counts
                     run.kill()
                     run.report.fill()
                     i = _pump_reports(run, job, i, send)
@@ -269,7 +320,7 @@ def _one_run(job, start, send, zsock, ctl):
                     send(dict(frame, i=k, out="", err="", ms=0.0))
                 i = len(job["cases"])
                 break
-            if run.value and run.report.eof and not run.report.buf and run.held is None:
+            if run.value and not run.direct and run.report.eof and not run.report.buf and run.held is None:
                 break  # T ended (after its last report, or died)
             if run.killed and now > case_t0 + wall + 10:
                 raise RuntimeError("the zygote did not report a killed candidate within 10 s")
@@ -291,15 +342,18 @@ def _one_run(job, start, send, zsock, ctl):
         if stopped or i >= end:
             return i, stopped
         ms = (time.monotonic() - case_t0) * 1e3
-        if run.killed or (run.exit is not None and (_signaled(run.exit) or not run.value)):
+        if run.killed or (run.exit is not None and (_signaled(run.exit) or not run.value or run.direct)):
             if run.exit is None:
                 run.kill()
                 run.read_exit()
             status, cpu, who = run.exit.get("status"), run.exit.get("cpu"), "the program"
             if not run.value and not run.killed and status is not None and os.WIFEXITED(status):
                 run.status.fill()
-                line = run.status.pop()
-                rep = json.loads(line) if line else {}
+                try:  # the candidate can write here too: junk only loses the detail
+                    line = run.status.pop()
+                    rep = json.loads(line) if line else {}
+                except (ValueError, RecursionError):
+                    rep = {}
                 if type(rep) is dict and "syntax" in rep:
                     for k in range(i, len(job["cases"])):
                         send(_frame(run, k, {"syntax": rep["syntax"]}))
@@ -312,8 +366,8 @@ def _one_run(job, start, send, zsock, ctl):
                     return i + 1, False
         else:  # T ended without reporting the case while C was still up
             run.kill()
-            _, run.tstatus = os.waitpid(run.tpid, 0)
-            status, cpu, who = run.tstatus, None, "the test process"
+            run.reap_t(block=True)
+            status, cpu, who = run.tstatus, run.tcpu, "the test process"
         frame = _frame(run, i, {"ms": ms})
         send(frame if frame["st"] == "output" else dict(frame, **_signal_frame(run, status, cpu, who)))
         return i + 1, False
@@ -341,6 +395,9 @@ def _pump_reports(run, job, i, send):
             rep = {"exc": "TestProcessError", "msg": "unreadable report"}
         if type(rep) is not dict:
             rep = {"exc": "TestProcessError", "msg": "unreadable report"}
+        if run.direct:  # written by the candidate's process: a value, or its own failure, nothing else
+            rep = {k: rep[k] for k in ("v", "exc", "too_big", "syntax", "missing", "ms", "all") if k in rep}
+            rep.setdefault("v", None)
         if rep.get("ended") and (run.exit is None or _signaled(run.exit)):
             run.held = rep  # C's process ended: how (a signal, an exit) decides the case; Z will tell
             return i
@@ -420,6 +477,27 @@ def _wipe(path):
             os.unlink(entry.path)
 
 
+def _orphans(keep):
+    """What a sample left: in the jail, every process but `keep`; unjailed (isolation "none", the
+    host's /proc), the zygote's children (it is the subreaper: the sample's orphans are its own)."""
+    if os.environ.get("CTRL_SANDBOX_JAILED") == "1":
+        return _strays(keep)
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    stat = f.read(512)
+                if int(stat[stat.rindex(b")") + 2:].split()[1]) == ZPID[0]:
+                    out.append(int(name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+ZPID = [0]
+
+
 def _strays(keep):
     if os.environ.get("CTRL_SANDBOX_JAILED") != "1":
         return []  # isolation "none": /proc is the host's; the zygote reaped the sample's processes
@@ -483,6 +561,8 @@ def main():
 
     me = os.getpid()
     keep = {1, os.getppid(), me, zpid}  # the jail's init, the shell firejail runs us under, us, Z
+    KEEP.update(keep)
+    ZPID[0] = zpid
     with open("/proc/self/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
     send({"ready": True, "uid": os.getuid(), "clean": _clean(keep), "pid": me, "zygote": zpid,

@@ -9,17 +9,17 @@ C left behind (Z is the child subreaper, so every descendant of C is a descendan
 C's exit status and rusage. The host puts Z in the slot's cgroup before the first job, so C and
 all it forks are limited as one sample (memory incl. shm/tmpfs, pids, CPU).
 
-C raises its own OOM score (the cgroup's OOM killer picks the candidate, not Z), sets its rlimits,
-installs the fence (fence.py: no signals to anyone, no SysV/POSIX IPC, no re-limiting the jail's
-other processes) and only then compiles and runs the candidate: as a program (stdin items) or as
+C raises its own OOM score (the cgroup's OOM killer picks the candidate, not Z), sets its rlimits
+(the fence forbids changing them afterwards, like signalling anyone, SysV/POSIX IPC or re-limiting
+the jail's other processes) and only then compiles and runs the candidate: as a program (stdin items) or as
 the server end of the wire (guard.py) for value items.
 """
 
 import builtins
 import ctypes
+import fcntl
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -27,8 +27,9 @@ import traceback
 
 if "set_limits" not in globals():  # run as a module (tests); in the jail the sources are concatenated
     from sandbox import fence  # noqa: F401
-    from sandbox.child import set_limits, stdio  # noqa: F401
-    from sandbox.guard import _send, serve  # noqa: F401
+    from sandbox.child import stdio  # noqa: F401
+    from sandbox.codec import TooBig, decode, encode  # noqa: F401
+    from sandbox.guard import _loads_g, _send, serve  # noqa: F401
 else:
     class fence:  # the concatenated fence.py's functions, under the module name used here
         install, fenced = install, fenced  # noqa: F821
@@ -68,23 +69,22 @@ def candidate_main(req):
             f.write("1000")
     except OSError:
         pass
-    os.setpgid(0, 0)
-    set_limits(int(req["memory_mb"]) << 20, int(req["cpu_s"]))
-    err = fence.install()
-    if err:
-        os.write(2, ("[judge] %s\n" % err).encode())
+    # Wait for the worker to set our rlimits (prlimit from outside: the fence we inherited forbids
+    # changing them ourselves, so a candidate cannot either); nothing of the candidate runs before.
+    go = int(req["go_fd"])
+    if os.read(go, 1) != b"g":
         os._exit(71)
-    src = b""
-    while True:
-        chunk = os.read(code_fd, 1 << 20)
-        if not chunk:
-            break
-        src += chunk
+    os.close(go)
+    src = _read_all(code_fd)
     os.close(code_fd)
     sys.stdin, sys.stdout, sys.stderr = _STDIO_Z or stdio()
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
     os.chdir(os.environ.get("HOME", "/"))
-    value = req["mode"] == "value"
+    direct = req["mode"] == "direct"
+    if direct:  # the cases' arguments: inputs only, never an expected value
+        args = _read_all(4)
+        os.close(4)
+    value = req["mode"] in ("value", "direct")
     ns = {"__name__": "candidate" if value else "__main__", "__builtins__": builtins}
     w = 5 if value else 4
     try:
@@ -117,85 +117,73 @@ def candidate_main(req):
         if value:
             os._exit(0)
         status = 1
-    if value:
+    if direct:
+        _run_calls(fn, _loads_g(args), w)
+    elif value:
         serve(ns, fn, req.get("names") or [], 4, w, _flush)
     _flush()
     os._exit(status & 0xFF)
 
 
-def _children(me):
-    """Pids of this process's children, from /proc (a zygote sees only its jail's pid namespace)."""
-    kids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name, "rb") as f:
-                    stat = f.read(512)
-                ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == me:
-                kids.append(int(name))
-    return kids
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
-def reap_descendants():
-    """Kill and reap every descendant (orphans come to us as the subreaper); True when none is left."""
-    me = os.getpid()
-    for _ in range(1000):
+def _run_calls(fn, all_args, w):
+    """Direct mode: call the entry point on each case's arguments, one report line per case. The
+    supervisor judges the values; what this process writes can only ever be its own answer."""
+    for args in all_args:
+        t0 = time.perf_counter()
         try:
-            while True:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-                if pid == 0:
-                    break
-        except ChildProcessError:
-            return True  # no child at all, hence no descendant
-        for pid in _children(me):
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            try:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-        time.sleep(0.001)
-    return False
+            rep = {"v": encode(fn(*decode(args)))}
+        except TooBig:
+            rep = {"too_big": True}
+        except BaseException as e:
+            traceback.print_exc()
+            rep = {"exc": type(e).__name__}
+        rep["ms"] = (time.perf_counter() - t0) * 1e3
+        _flush()
+        try:
+            _send(w, rep)
+        except TooBig:
+            _send(w, {"too_big": True, "ms": rep["ms"]})
 
 
 def _fence_works():
-    """Prove the fence here, once: a fenced child must fail to signal us."""
-    pid = os.fork()
-    if pid == 0:
-        err = fence.install()
-        if err:
-            os._exit(2)
-        try:
-            os.kill(os.getppid(), 0)
-            os._exit(3)  # the signal went through: no fence
-        except PermissionError:
-            os._exit(0 if fence.fenced() >= 1 else 4)
-        except BaseException:
-            os._exit(5)
-    _, status = os.waitpid(pid, 0)
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-    return {0: "ok", 2: "fence could not be installed", 3: "a fenced process could still signal",
-            4: "no seccomp filter"}.get(code, "fence self-test failed (%d)" % code)
+    """Install the fence on Z itself (every candidate inherits it: one filter per jail, not one per
+    sample) and prove it: a signal to the worker must be refused."""
+    err = fence.install()
+    if err:
+        return err
+    try:
+        os.kill(os.getppid(), 0)
+        return "a fenced process could still signal"
+    except PermissionError:
+        return "ok" if fence.fenced() >= 1 else "no seccomp filter"
+    except OSError as e:
+        return "fence self-test failed (%s)" % e
 
 
 def zygote_main(sock):
     """Z: serve spawn requests on `sock` until the worker closes it."""
     libc = ctypes.CDLL(None)
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: every orphan of a candidate comes to us
+    os.setpgid(0, 0)  # our own group (the fence forbids it later): candidates stay in it
     for name in PRELOAD:
         try:
             __import__(name)
         except ImportError:
             pass
     _STDIO_Z[:] = stdio()  # over fds 0-2 (/dev/null here); each C takes its own copy
-    sock.sendall(json.dumps({"fence": _fence_works()}).encode())
+    state = _fence_works()
+    sock.sendall(json.dumps({"fence": state}).encode())
+    if state != "ok":
+        return
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 8)
@@ -206,16 +194,19 @@ def zygote_main(sock):
         req = json.loads(msg)
         pid = os.fork()
         if pid == 0:
+            err_fd = fds[2]
             try:
                 sock.close()
-                high = [os.dup2(fd, 200 + k) for k, fd in enumerate(fds)]  # out of the way first
+                # out of the way first, below 64: the worker may already have set RLIMIT_NOFILE
+                high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in fds]
+                err_fd = 2
                 for k, fd in enumerate(high):  # 0 stdin, 1 stdout, 2 stderr, 3 code, 4 status | 4/5 wire
                     os.dup2(fd, k)
                 os.closerange(len(fds), 1 << 16)
                 candidate_main(req)
             except BaseException:  # our own failure in C: say what, on the run's stderr
                 try:
-                    os.write(2, ("[judge] the candidate process failed: %s\n" % traceback.format_exc()[-2000:]).encode())
+                    os.write(err_fd, ("[judge] the candidate process failed: %s\n" % traceback.format_exc()[-2000:]).encode())
                 except BaseException:
                     pass
             finally:
@@ -231,10 +222,19 @@ def zygote_main(sock):
                 break
             except InterruptedError:
                 continue
-        try:  # the fence keeps every process of the sample in C's group: end them in one call
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:  # nobody left
-            pass
-        clean = reap_descendants()
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            left = True  # a child is there (or was, just reaped: there may be more)
+        except ChildProcessError:
+            left = False  # no child at all, hence no descendant: the usual case
         sock.sendall(json.dumps({"exit": pid, "status": status, "cpu": ru.ru_utime + ru.ru_stime,
-                                 "maxrss_kb": ru.ru_maxrss, "clean": clean}).encode())
+                                 "maxrss_kb": ru.ru_maxrss, "leftovers": left}).encode())
+        if left:  # Z is fenced: the worker kills them, Z reaps them (they are its orphans)
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
+            sock.sendall(b'{"reaped": true}')

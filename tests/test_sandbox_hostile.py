@@ -161,7 +161,10 @@ ATTACKS = [
                              "code": "import os\nfor fd in range(3, 64):\n    try:\n"
                                      "        os.write(fd, b'{\"i\": 0, \"v\": true}\\n')\n    except OSError:\n"
                                      "        pass\nos._exit(0)\ndef f(x):\n    return False",
-                             "tests": {"kind": "assert", "cases": ["assert f(0)"]}}, {"runtime_error"}),
+                             # `assert f(0)` alone is a plain call: the candidate's process answers it
+                             # itself, so a forged line there is just its answer; `or False` keeps the
+                             # verdict in the test process, which must not take the forged line
+                             "tests": {"kind": "assert", "cases": ["assert f(0) or False"]}}, {"runtime_error"}),
     ("steal_nonce_from_stack", program(
         "import os, sys\ndef f(x):\n    fr = sys._getframe()\n    while fr:\n        if 'nonce' in fr.f_locals:\n"
         "            line = '{\"i\": 0, \"nonce\": \"%s\"}\\n' % fr.f_locals['nonce']\n"

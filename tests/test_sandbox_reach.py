@@ -192,7 +192,7 @@ CRASHERS = [
     ("huge_int_repr_in_assert", item("def f():\n    return 10 ** 5000", {"kind": "assert", "cases": ["assert f() == 5"]})),
     ("forged_wire_frames", call("import os\nfor fd in range(3, 64):\n    try:\n"
                                 "        os.write(fd, b'{\"i\": 0, \"v\": 42, \"st\": \"ok\", \"ms\": -1e308, \"more\": \"x\"}\\n' * 3)\n"
-                                "    except OSError:\n        pass\ndef f():\n    return 1", [{"args": [], "expected": 42}])),
+                                "    except OSError:\n        pass\ndef f():\n    return 1", [{"args": [], "expected": 43}])),
     ("absurd_reply_fields", call("import os\nos.write(5, b'{\"names\": {}, \"entry\": {\"$h\": 0}}\\n{\"v\": {\"$i\": 12}, \"exc\": [1]}\\n')\n"
                                  "os.read(4, 1 << 20)\nos._exit(0)\ndef f():\n    return 1", [{"args": [], "expected": 42}])),
     ("hash_collision_set", call("import os\nP = 2 ** 61 - 1\nbody = ','.join(str(k * P) for k in range(1, 60000))\n"
@@ -411,3 +411,41 @@ def test_slot_cgroup_holds_only_the_zygote_between_samples():
     slot = judging._POOL["firejail"][0]
     assert slot.cgroup is not None and slot.cgroup.procs() == [slot.zygote_pid]
     assert slot.strays() == [] and jail.uid_processes(slot.uid)
+
+
+# ----------------------------------------------- attacks a red-team pass found against this design
+
+WIRE_HELLO = "import os\nos.write(5, b'{\"names\": {\"abs\": {\"$h\": 0}, \"len\": {\"$h\": 0}, \"isinstance\": {\"$h\": 0}}, \"entry\": {\"$h\": 0}}\\n')\n"
+RED_TEAM = [
+    ("opaque_is_not_falsy", item("def is_prime(n):\n    return map(int, [])\n", {"kind": "program", "entry_point": "is_prime",
+     "test": "def check(candidate):\n    for n in [4, 6, 8, 9]:\n        assert not candidate(n)\n"})),
+    ("opaque_is_not_falsy_assert", item("def f(n):\n    return lambda: 0\n", {"kind": "assert", "cases": ["assert not f(4)"]})),
+    ("opaque_is_not_unequal", item("def f(n):\n    return iter([])\n", {"kind": "program", "entry_point": "f",
+     "test": "def check(candidate):\n    for n in [1, 2]:\n        assert candidate(n) != 5\n"})),
+    ("empty_exception_name", item("class E(Exception):\n    pass\nE.__name__ = ''\nraise E()\n", {"kind": "program", "entry_point": "f",
+     "test": "def check(candidate):\n    for i in range(3):\n        assert candidate(i) == i * 7\n"})),
+    ("forged_hello_binds_builtins", item(WIRE_HELLO + "def f(x):\n    return [0]\n", {"kind": "assert", "cases": [
+        "assert abs(f(2)[0] - 1.5) < 1e-9", "assert isinstance(f(3), tuple)", "assert len(f(1)) == 3"]})),
+    ("junk_on_the_status_pipe", item("import os\nos.write(4, b'x\\n')\n", {"kind": "stdin", "cases": [{"input": "", "output": "y"}]})),
+    ("lower_own_cpu_limit", call("import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 1))\ndef f():\n    while True:\n        pass",
+                                 [{"args": [], "expected": 1}])),
+    ("renice_the_whole_uid", item("import os\nos.setpriority(os.PRIO_USER, 0, 19)\nprint('x')", {"kind": "stdin", "cases": [{"input": "", "output": "x"}]})),
+    ("set_eq_hash_collisions", item("P = 2 ** 61 - 1\ndef f(x):\n    return [k * P for k in range(40000)]",
+                        {"kind": "call", "entry_point": "f", "compare": "evalplus", "oracle": "set_eq",
+                         "cases": [{"args": [[1, 2]], "expected": [1, 2]}]}, time_limit_s=5)),
+]
+
+
+@pytest.mark.parametrize("name,it", RED_TEAM, ids=[a[0] for a in RED_TEAM])
+def test_red_team_findings_hold(name, it):
+    res, after = judge([it, BENIGN], workers=1)
+    never_passes(res)
+    assert after["passed"], (name, after)
+
+
+def test_a_renice_does_not_reach_the_next_sample():
+    probe = item("import os\nprint(os.getpriority(os.PRIO_PROCESS, 0))", {"kind": "stdin", "cases": [{"input": "", "output": "?"}]})
+    before = judge([probe], workers=1)[0]["cases"][0]["stdout"]
+    judge([RED_TEAM[7][1]], workers=1)
+    after = judge([probe], workers=1)[0]["cases"][0]["stdout"]
+    assert before == after, (before, after)
