@@ -1,8 +1,8 @@
 """Stage ``ingest``: normalize a benchmark into the `problems` table (+ `quarantine`).
 
-Reads a built-in source (``humaneval``, ``mbpp``) or a local file/directory or hub id in one of
-the formats of :mod:`ctrl.datasets` (``apps``, ``taco``, ``codecontests``,
-``livecodebench``). Writes, under one artifact key:
+Reads a built-in source (``humaneval``, ``mbpp``, ``humaneval+``, ``mbpp+``) or a local
+file/directory or hub id in one of the formats of :mod:`ctrl.datasets` (``apps``, ``taco``,
+``codecontests``, ``livecodebench``). Writes, under one artifact key:
 
 - ``problems``: one row per good problem (columns in docs/internals.md), public and private tests
   kept apart, each stored as the sandbox's ``tests`` JSON;
@@ -14,6 +14,7 @@ re-run is a cache hit and changed data or parameters give a new key. Run::
 
     ctrl ingest --source mbpp --split test
     ctrl ingest --source humaneval
+    ctrl ingest --source humaneval+
     ctrl ingest --source deepmind/code_contests --format codecontests --split test \\
         --max-private-cases 10
     ctrl ingest --source taco.parquet --format taco --decontaminate-against humaneval,mbpp:test
@@ -23,9 +24,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import pathlib
 import re
 import sys
+import time
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +55,8 @@ DATED_FORMATS = ("livecodebench", "taco")
 class IngestConfig:
     """How to ingest one dataset into `problems`."""
 
-    source: str = doc("'humaneval', 'mbpp', a local file/directory, or a hub id (owner/name)")
+    source: str = doc("'humaneval', 'mbpp', 'humaneval+', 'mbpp+', a local file/directory, or a "
+                      "hub id (owner/name)")
     format: str | None = doc(
         f"native format of a file/hub source: {', '.join(FORMATS)}; not needed for built-ins",
         None)
@@ -141,6 +145,8 @@ def eval_set(store: Store, spec: str) -> tuple[str, list[tuple[str, str]]]:
     if name in BUILTIN:
         mod = adapter(name)
         raw = mod.load(split)
+        if hasattr(mod, "statements"):  # evalplus: no sandbox run just to read statements
+            return raw.fingerprint, mod.statements(raw.rows)
         rows = [r for _, r in normalize_all(mod, raw.rows, Options()) if isinstance(r, dict)]
         return raw.fingerprint, [(r["problem_id"], r["statement"]) for r in rows]
     if _KEY_RE.match(name):
@@ -239,10 +245,13 @@ def run(store: Store, config: IngestConfig) -> StageResult:
 
     Returns:
         The problems StageResult; ``metrics`` has rows_per_split, problems, quarantined,
-        contaminated and native_rows.
+        contaminated, native_rows, seconds, and the adapter's ``summarize`` totals if it has one.
     """
+    t0 = time.monotonic()
     mod, raw = load_raw(config)
     inputs = {"data": raw.fingerprint}
+    if hasattr(mod, "VERSION"):  # the adapter's own output version (evalplus: computed outputs)
+        inputs["adapter"] = mod.VERSION
     docs: list[tuple[str, str]] = []
     for spec in config.decontaminate_against:
         fp, rows = eval_set(store, spec)
@@ -280,6 +289,10 @@ def run(store: Store, config: IngestConfig) -> StageResult:
     kinds = store.read_table("quarantine", key, columns=["kind"]).column("kind").to_pylist()
     splits = [s for n in range(len(shards)) for s in _shard_column(pw, n, "split")]
     stats = metrics(splits, kinds, len(positions))
+    if hasattr(mod, "summarize"):
+        stats.update(mod.summarize([json.loads(m) for n in range(len(shards))
+                                    for m in _shard_column(pw, n, "meta")]))
+    stats["seconds"] = round(time.monotonic() - t0, 1)  # this run (a resume counts only its part)
     manifest = pw.commit(schema=PROBLEMS_SCHEMA, extra={**extra, "metrics": stats})
     return StageResult("problems", key, int(manifest["rows"]), False, manifest, stats)
 

@@ -190,10 +190,14 @@ def evalplus_equal(out, exp, args, atol: float, oracle: str | None) -> bool:
 
 
 def _evalplus(out, exp, args, atol, oracle):
-    exact = out == exp
+    if oracle == "not_none":  # exp is whether the reference returned something (an object will do)
+        return bool(out == exp) if type(out) is bool else exp == (out is not None)
+    if oracle == "find_zero":  # HumanEval/32: any root will do (evalplus 0.3.1 never counts it: a bug)
+        return abs(_poly(*args, out)) <= atol
     if oracle == "always":  # Mbpp/164: `exact_match or True`
-        exact = True
-    elif oracle == "or_zero":  # Mbpp/295
+        return True
+    exact = bool(out == exp)
+    if oracle == "or_zero":  # Mbpp/295
         exact = exact or out == 0
     elif oracle == "surface_area":  # Mbpp/581
         exact = exact or abs(out - _surface_area(*args)) <= atol
@@ -201,10 +205,6 @@ def _evalplus(out, exp, args, atol, oracle):
         exact = exact or out == _digit_distance(*args)
     elif oracle == "set_eq":
         exact = _set(out) == _set(exp)
-    elif oracle == "not_none":  # exp is whether the reference returned something
-        exact = out == exp if type(out) is bool else exp == (out is not None)
-    elif oracle == "find_zero":  # HumanEval/32: any root will do (evalplus 0.3.1 never counts it: a bug)
-        return abs(_poly(*args, out)) <= atol
     if atol == 0 and _is_floats(exp):
         atol = EVALPLUS_FLOAT_ATOL
     if not exact and atol != 0:

@@ -180,6 +180,9 @@ def zygote_main(sock):
         except ImportError:
             pass
     _STDIO_Z[:] = stdio()  # over fds 0-2 (/dev/null here); each C takes its own copy
+    import gc
+    gc.freeze()  # what Z holds moves to a permanent generation: a candidate's GC never walks (and
+    # copies on write) those pages
     state = _fence_works()
     sock.sendall(json.dumps({"fence": state}).encode())
     if state != "ok":

@@ -1,11 +1,16 @@
 """Dataset adapters: one module per source, each turning native rows into `problems` rows.
 
-Built-in sources (data shipped or bundled, no download): ``humaneval``, ``mbpp``. Formats for
+Built-in sources (data shipped or bundled, no download): ``humaneval``, ``mbpp``, ``humaneval+``,
+``mbpp+`` (EvalPlus; expected outputs computed in the sandbox at ingest). Formats for
 local files or hub ids read through `datasets`: ``apps``, ``taco``, ``codecontests``,
 ``livecodebench``. An adapter module defines ``SOURCE``, ``ID_FIELDS`` (columns its ids read),
 ``native_id(row, split, index)`` and either ``normalize(row, split, index, opts)`` (one row,
 raising :class:`~ctrl.datasets.common.BadRow`) or ``normalize_all(rows, opts)`` (a batch); formats
 read from files/hub also define ``HUB_ID`` and ``HUB_DATA_FILES``; built-ins define ``load(split)``.
+Optional: ``VERSION`` (part of the ingest key, for an adapter whose output can change while the
+data does not), ``summarize(metas)`` (extra ingest metrics from the written problems' meta) and
+``statements(rows)`` (``(problem_id, statement)`` pairs for decontamination, when normalizing is
+costly).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from types import ModuleType
 
 from ctrl.datasets.common import BadRow, Options
 
-BUILTIN = {"humaneval": "ctrl.datasets.humaneval", "mbpp": "ctrl.datasets.mbpp"}
+BUILTIN = {"humaneval": "ctrl.datasets.humaneval", "mbpp": "ctrl.datasets.mbpp",
+           "humaneval+": "ctrl.datasets.humanevalplus", "mbpp+": "ctrl.datasets.mbppplus"}
 FORMATS = {
     "apps": "ctrl.datasets.apps",
     "taco": "ctrl.datasets.taco",
