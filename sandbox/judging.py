@@ -58,17 +58,28 @@ def _start(slot: jail.Slot) -> None:
 
 
 def prove(mode: str, force: bool = False) -> list:
-    """Run the isolation self-test once per process (again with force); raise when it fails."""
+    """Run the isolation self-test once per process (again with force); raise when it fails.
+
+    A passing proof is also kept, root-only, for this boot, host setup and sandbox version
+    (selftest.cached_proof): a fresh process (`python -m sandbox judge`) then skips the ~0.4 s
+    probe. Every jail start still re-checks its hello (uid, seccomp, caps, no_new_privs, fence,
+    network interfaces), so a jail that is not confined is refused either way."""
     with _LOCK:
         if mode == "firejail" and (force or mode not in _PROVEN):
+            cached = None if force else selftest.cached_proof()
+            if cached is not None:
+                _PROVEN[mode] = cached
+                return cached
             pool = _pool(1, mode)
             checks = selftest.prove(pool[0])
             _PROVEN[mode] = checks
             failed = [f"{name} ({detail})" for name, ok, detail in checks if not ok]
             if failed:
                 _PROVEN.pop(mode)
+                selftest.forget_proof()
                 raise jail.SandboxUnavailable("isolation self-test failed: " + "; ".join(failed)
                                               + ". Refusing to run untrusted code; see `python -m sandbox doctor`")
+            selftest.keep_proof(checks)
         return _PROVEN.get(mode, [])
 
 

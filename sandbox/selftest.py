@@ -74,6 +74,8 @@ def check_hello(hello: dict, uid: int) -> list[str]:
         problems.append("no_new_privs is not set")
     if hello.get("fence") != "ok":
         problems.append(f"the candidate fence does not hold ({hello.get('fence')})")
+    if not isinstance(hello.get("ifaces"), list) or set(hello["ifaces"]) - {"lo"}:
+        problems.append(f"network interfaces other than lo in the jail ({hello.get('ifaces')})")
     return problems
 
 
@@ -167,6 +169,67 @@ def _probe_checks(slot, r, hello_problems, secret) -> list[tuple[str, bool, str]
         ("SysV IPC denied (no channel between samples)", r["shm"].startswith("denied"), r["shm"]),
         ("the candidate cannot signal the jail's other processes", r["signal"].startswith("denied"), r["signal"]),
     ]
+
+
+PROOF = os.path.join(jail.BASE, ".proof.json")
+PROOF_TTL_S = 3600.0
+
+
+def _proof_key() -> str:
+    """What a proof depends on: this boot, the firejail binary and its configuration, the slot
+    users, and the sandbox's own code (worker sources, jail command line, this self-test)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        h.update(f.read().encode())
+    for path in (jail.firejail_path() or "", "/etc/firejail/firejail.users", "/etc/firejail/firejail.config",
+                 "/etc/passwd"):
+        try:
+            st = os.stat(path)
+            h.update(f"{path}:{st.st_mtime_ns}:{st.st_size}:{st.st_ino}".encode())
+        except OSError:
+            h.update(f"{path}:missing".encode())
+    h.update(jail.worker_source().encode())
+    for mod in (jail, __import__("sandbox.cgroup").cgroup):
+        h.update(open(mod.__file__, "rb").read())
+    h.update(open(__file__, "rb").read())
+    return h.hexdigest()
+
+
+def cached_proof() -> list | None:
+    """The checks of a passing proof made for this key within PROOF_TTL_S, or None."""
+    import time
+
+    try:
+        st = os.stat(PROOF)
+        if st.st_uid != 0 or st.st_mode & 0o077 or time.time() - st.st_mtime > PROOF_TTL_S:
+            return None
+        with open(PROOF) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if data.get("key") != _proof_key() or not all(ok for _, ok, _ in data.get("checks", [[0, False, 0]])):
+        return None
+    return [tuple(c) for c in data["checks"]]
+
+
+def keep_proof(checks: list) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".proof-", dir=jail.BASE)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"key": _proof_key(), "checks": checks}, f)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, PROOF)
+    except OSError:  # no cache: the next process proves again
+        pass
+
+
+def forget_proof() -> None:
+    try:
+        os.unlink(PROOF)
+    except OSError:
+        pass
 
 
 def host_problems() -> list[str]:

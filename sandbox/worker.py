@@ -565,7 +565,11 @@ def main():
     ZPID[0] = zpid
     with open("/proc/self/status") as f:
         status = dict(line.split(":", 1) for line in f if ":" in line)
-    send({"ready": True, "uid": os.getuid(), "clean": _clean(keep), "pid": me, "zygote": zpid,
+    try:
+        ifaces = sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        ifaces = None
+    send({"ready": True, "uid": os.getuid(), "clean": _clean(keep), "pid": me, "zygote": zpid, "ifaces": ifaces,
           "fence": fence_state, **{k: status.get(k, "").strip() for k in ("Seccomp", "CapEff", "NoNewPrivs")}})
     ctl = Lines(pin, 1 << 30)
     clean = True

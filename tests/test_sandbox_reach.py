@@ -449,3 +449,26 @@ def test_a_renice_does_not_reach_the_next_sample():
     judge([RED_TEAM[7][1]], workers=1)
     after = judge([probe], workers=1)[0]["cases"][0]["stdout"]
     assert before == after, (before, after)
+
+
+def test_a_cached_proof_is_used_only_for_its_own_host_setup_and_code():
+    from sandbox import selftest
+
+    judging.shutdown()
+    judging.prove("firejail", force=True)  # writes the proof
+    checks = selftest.cached_proof()
+    assert checks and all(ok for _, ok, _ in checks)
+    st = os.stat(selftest.PROOF)
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0  # root-only: nobody else can plant one
+    data = __import__("json").load(open(selftest.PROOF))
+    with open(selftest.PROOF, "w") as f:  # a proof for some other setup or code version
+        __import__("json").dump(dict(data, key="0" * 64), f)
+    os.chmod(selftest.PROOF, 0o600)
+    assert selftest.cached_proof() is None
+    with open(selftest.PROOF, "w") as f:  # or one that records a failed check
+        __import__("json").dump(dict(data, checks=[["network off", False, "x"]]), f)
+    os.chmod(selftest.PROOF, 0o600)
+    assert selftest.cached_proof() is None
+    judging.shutdown()
+    judging.prove("firejail")  # proves again, and keeps the new proof
+    assert selftest.cached_proof() is not None
