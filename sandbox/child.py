@@ -35,9 +35,9 @@ T_MEMORY = 2 << 30  # address space of T: it decodes what the candidate returns 
 IMPORTABLE = ("numpy",)  # non-stdlib modules T imports itself when the candidate imported them under an alias
 NEVER_IMPORT = ("antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo")
 
-# Test code compiled by the worker before it forks T, keyed by (source, filename, mode): GRPO judges
-# many samples against the same tests. It lives in the worker and T only; no candidate process is
-# ever forked from either (candidates come from the zygote), so no candidate can read it.
+# Test code compiled by the worker before it forks T, keyed by (source, filename, mode), for the
+# current item only (worker._precompile): GRPO judges many samples against the same tests. It lives
+# in the worker and T only; no candidate is ever forked from either (they come from the zygote).
 _TEST_CODE = {}
 
 

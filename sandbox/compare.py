@@ -27,6 +27,7 @@ Rules, per kind (the `compare` field of call tests picks one):
 from __future__ import annotations
 
 import math
+import re
 
 STDIN_ATOL = 1e-6
 CALL_ATOL, CALL_RTOL = 1e-9, 1e-9
@@ -43,7 +44,13 @@ def stdin_rule(atol: float, rtol: float) -> str:
             f"exponent) matches within abs {atol:g}" + (f" + rel {rtol:g}" if rtol else "") + "; others exactly")
 
 
+_FLOAT_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)  # what checkers print: no
+# '_' separators, no non-ASCII digits, no 'inf'/'nan' (Python's float() takes all of those)
+
+
 def _float(tok: str) -> float | None:
+    if len(tok) > 400 or not _FLOAT_TEXT.match(tok):
+        return None
     try:
         v = float(tok)
     except (ValueError, OverflowError):

@@ -30,6 +30,7 @@ import traceback
 
 if "zygote_main" not in globals():  # run as a module (tests); in the jail the sources are concatenated
     from sandbox.child import _TEST_CODE, MAX_FRAME, OUT_LIMIT, t_cpu_limit, test_main  # noqa: F401
+    from sandbox.codec import DecodeError, decode  # noqa: F401
     from sandbox.zygote import zygote_main  # noqa: F401
 
 TEST_CODE_CHARS = 4 << 20  # bound on the test sources kept compiled
@@ -39,12 +40,18 @@ DIRTY = [False]
 
 
 def _precompile(job):
-    """Compile the job's test code here, once per jail, so forked test processes reuse it."""
+    """Compile the job's test code here so forked test processes reuse it. Only the current item's
+    tests are kept: the cache is dropped when an item with other tests arrives (GRPO judges the
+    samples of one problem back to back, so they still share it). It lives in W and T only;
+    candidates are forked from the zygote, which never held any."""
     todo = [(job.get("setup"), "<test setup>", "exec")]
     for case in job["cases"]:
         mode = case.get("mode")
         src = case.get({"expr": "expr", "stmt": "src", "check": "test"}.get(mode, ""), "")
         todo.append((src, "<test>", "eval" if mode == "expr" else "exec"))
+    if any(key[0] and key not in _TEST_CODE for key in todo):
+        _TEST_CODE.clear()
+        _CACHED[0] = 0
     for key in todo:
         if not key[0] or key in _TEST_CODE:
             continue
@@ -52,14 +59,20 @@ def _precompile(job):
             _TEST_CODE.clear()
             _CACHED[0] = 0
         _CACHED[0] += len(key[0])
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)  # test code may hold huge int literals; nothing else here may
         try:
             _TEST_CODE[key] = compile(*key)
         except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
             continue  # left uncached: T compiles it again and reports the error for its case
+        finally:
+            sys.set_int_max_str_digits(limit)
 
 
 def _tmpfile(data=b""):
-    fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
+    """An anonymous file for a run's stdio/code/arguments: a memfd, not a file in the home, which
+    the candidate may chmod or fill (its writes are still charged to its own cgroup)."""
+    fd = os.memfd_create("ctrl-run", os.MFD_CLOEXEC)
     if data:
         os.write(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)
@@ -130,7 +143,7 @@ class Run:
             st_r, st_w = os.pipe()
             send.append(st_w)
             mine = [st_w]
-            self.status = Lines(st_r)
+            self.status = Lines(st_r, 1 << 16)  # the candidate can write here: a short line or nothing
         go_r, go_w = os.pipe()
         req["go_fd"] = len(send)
         send.append(go_r)
@@ -168,6 +181,7 @@ class Run:
             self.tpid, self.tfd, self.report = pid, os.pidfd_open(pid), Lines(r)
         self.exit = None  # Z's report on C
         self.held = None  # T's report that C ended, until Z says how
+        self.mark = time.monotonic()
         self.tstatus, self.tcpu = None, None
         self.killed = False
 
@@ -184,8 +198,7 @@ class Run:
         self.exit = json.loads(data) if data else {"status": None, "gone": True}
         if not data:
             DIRTY[0] = True  # the zygote is gone: restart the jail after this item
-        elif self.exit.get("leftovers"):
-            self.kill()
+        elif self.exit.get("leftovers"):  # C is gone; T (if any) is ours and goes on
             kill_leftovers(self.zsock, KEEP | ({self.tpid} if self.tpid and self.tstatus is None else set()))
 
     def reap_t(self, block=False):
@@ -397,11 +410,20 @@ def _pump_reports(run, job, i, send):
         if type(rep) is not dict:
             rep = {"exc": "TestProcessError", "msg": "unreadable report"}
         if run.direct:  # written by the candidate's process: a value, or its own failure, nothing else
-            rep = {k: rep[k] for k in ("v", "exc", "too_big", "syntax", "missing", "ms", "all") if k in rep}
+            rep = {k: rep[k] for k in ("v", "exc", "too_big", "syntax", "missing", "all") if k in rep}
             rep.setdefault("v", None)
+            try:  # only a value of the tagged format, within the decode budget, goes on to the judge
+                decode(rep["v"])
+            except (DecodeError, RecursionError, MemoryError, TypeError, ValueError):
+                rep = {"exc": "UnreadableValue", "msg": "the reported value is not plain data within "
+                       "the judge's size, depth and hash budgets"}
         if rep.get("ended") and (run.exit is None or _signaled(run.exit)):
             run.held = rep  # C's process ended: how (a signal, an exit) decides the case; Z will tell
             return i
+        if run.direct:  # the time is ours: since the previous report (or the run's start)
+            now = time.monotonic()
+            rep["ms"] = (now - run.mark) * 1e3
+            run.mark = now
         frame = _frame(run, i, rep)
         send(frame)
         if frame.get("stop"):
@@ -455,18 +477,16 @@ def _serve_job(job, send_raw, zsock, ctl):
             flush()
     send_case.tick = tick
     stopped = False
-    try:
-        i = 0
-        while i < n and not stopped:
-            if timed_out and job.get("stop_on_timeout", True):
-                for k in range(i, n):  # a program that looped once most likely loops again
-                    send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
-                               "msg": "not run: an earlier case timed out"})
-                break
-            i, stopped = _one_run(job, i, send_case, zsock, ctl)
-    finally:
-        pending.append((json.dumps({"end": True, "stopped": stopped}) + "\n").encode())
-        flush()
+    i = 0  # an exception here reaches main(): `fatal` before any `end`, and the job is judged again
+    while i < n and not stopped:
+        if timed_out and job.get("stop_on_timeout", True):
+            for k in range(i, n):  # a program that looped once most likely loops again
+                send_case({"i": k, "st": "timeout", "out": "", "err": "", "ms": 0.0,
+                           "msg": "not run: an earlier case timed out"})
+            break
+        i, stopped = _one_run(job, i, send_case, zsock, ctl)
+    pending.append((json.dumps({"end": True, "stopped": stopped}) + "\n").encode())
+    flush()
 
 
 FLUSH_S = 0.05
@@ -556,7 +576,6 @@ def main():
     zsock.close()
     wsock.settimeout(30)  # a zygote that stops answering is our failure: fatal, the jail restarts
     fence_state = json.loads(wsock.recv(4096) or b'{"fence": "zygote did not start"}')["fence"]
-    sys.set_int_max_str_digits(0)  # test code may hold huge int literals (HumanEval+); Z keeps the default
 
     def send_raw(data):
         while data:

@@ -16,6 +16,7 @@ when it got at something it must not reach). Properties:
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import secrets
 import signal
@@ -472,3 +473,24 @@ def test_a_cached_proof_is_used_only_for_its_own_host_setup_and_code():
     judging.shutdown()
     judging.prove("firejail")  # proves again, and keeps the new proof
     assert selftest.cached_proof() is not None
+
+
+# A second red-team pass, against the fenced zygote and direct runs (reproducers as found): each
+# once forced a sandbox_error, wedged the worker, or passed a wrong program.
+ROUND_2 = [__import__("json").loads(line) for line in
+           (pathlib.Path(__file__).parent / "fixtures" / "sandbox" / "red_team_2.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("it", ROUND_2, ids=[it["id"] for it in ROUND_2])
+def test_red_team_round_2(it):
+    res, after = judge([dict(it, time_limit_s=2), BENIGN], workers=1)
+    assert "sandbox_error" not in statuses(res), res["cases"]
+    assert not res["passed"], res["cases"]
+    assert after["passed"], after
+
+
+def test_direct_run_times_are_the_workers_not_the_candidates():
+    code = ("import os, time\nos.write(5, b'{\"v\": 2, \"ms\": 0.001}\\n')\nt = time.monotonic()\n"
+            "while time.monotonic() - t < 0.3:\n    pass\nos._exit(0)\ndef f(x):\n    return x + 1")
+    res = judge([call(code, [{"args": [1], "expected": 2}])])[0]
+    assert res["cases"][0]["time_ms"] != 0.001
