@@ -110,7 +110,10 @@ def mbpp_samples(limit: int | None, split: str, timeout: float) -> list[dict]:
         he_test = f"{setup}\n" + "\n".join(r["test_list"]) + "\n\ndef check(candidate):\n    pass\n"
         he_problem = {"task_id": f"mbpp/{r['task_id']}", "prompt": "", "test": he_test,
                       "entry_point": "None"}
-        tests = {"kind": "assert", "cases": list(r["test_list"]), "setup": setup}
+        from ctrl.datasets.mbpp import called_name  # the entry point, declared as the mbpp source does
+
+        tests = {"kind": "assert", "cases": list(r["test_list"]), "setup": setup,
+                 "entry_point": called_name(r["test_list"][0])}
         out.append({"id": f"mbpp/{r['task_id']}", "label": True, "he": (he_problem, code),
                     "item": {"id": f"mbpp/{r['task_id']}", "code": code, "tests": tests,
                              "time_limit_s": timeout, "memory_mb": 1024}})

@@ -49,14 +49,21 @@ syntax_error, sandbox_error; `rule` says which comparison rule decided the case.
 
 Design (processes, inside one warm firejail per slot, all as that slot's user):
 - W, the worker (worker.py): reads jobs, forks the zygote Z *before its first job*, and per run
-  asks Z for a candidate process and forks a test process; enforces wall time; wipes the home.
-- Z, the zygote (zygote.py): has never seen a job; forks each candidate C, reaps it and kills what
-  it left (Z is the subreaper); lives in the slot's cgroup (cgroup.py), so C is born inside it.
-- C runs the candidate behind the fence (fence.py, a seccomp filter): it cannot signal, trace,
-  renice or re-limit any process, leave its process group, or create SysV/POSIX IPC or keys.
-- T, the test process (child.py): runs test code with pristine builtins, trusted imports of the
-  standard-library modules it names, and the candidate's names only as plain data or handles
-  over a wire to C (guard.py); T never runs candidate code, and W, Z, T are not dumpable.
+  asks Z for a candidate process, sets its rlimits (prlimit), forks a test process when one is
+  needed; enforces wall time, kills what a sample left behind, wipes the home.
+- Z, the zygote (zygote.py): has never seen a job; installs the fence (fence.py, a seccomp
+  filter) on itself once, so every candidate is born behind it; forks each candidate C and reaps
+  it and its orphans (Z is the subreaper); lives in the slot's cgroup (cgroup.py), so C is too.
+- C, the candidate: behind the fence it cannot signal, trace, renice or re-limit any process
+  (itself included, but for its stack), leave its process group, or create SysV/POSIX IPC or keys.
+  When every case is a plain call of the entry point with literal arguments ("direct" runs: call
+  items, `assert f(1) == 2`, `assert candidate(x) == y`), C makes the calls itself and writes one
+  report line per case: what it writes can only be its own answer, and the worker validates it.
+- T, the test process (child.py), for every other value item: runs test code with pristine
+  builtins, trusted imports of the standard-library modules it names, and the candidate's names
+  only as plain data or handles over a wire to C (guard.py: callable and attributes; no truth
+  value, equality, length, membership or items, which would be the candidate's own answers);
+  T never runs candidate code, and W, Z, T are not dumpable.
 - The supervisor (root, outside; judging.py, jail.py) decides every verdict from plain data and
   what it observed: expected values never enter the jail for stdin, call and `== LITERAL` cases;
   values cross the wall through codec.py (base-class methods only, decoded under a cost budget).

@@ -59,6 +59,10 @@ def encode(x, depth=0, budget=None):
         return {"$b": bytes.hex(bytes(memoryview(x)))}
     if _issub(t, complex):
         return {"$c": [encode(complex.real.__get__(x)), encode(complex.imag.__get__(x))]}
+    if t is type:  # a builtin type as a value (MBPP 533 passes `int`); by identity, no __eq__ runs
+        for name, v in dict.items(_TYPES):
+            if x is v:
+                return {"$y": name}
     if HOOKS["encode"] is not None:
         return HOOKS["encode"](x)
     try:  # type.__getattribute__ skips a metaclass's own attribute hooks
@@ -85,7 +89,9 @@ class _Opaque:
     __hash__ = object.__hash__
 
 
-TAGS = ("$t", "$s", "$fs", "$d", "$f", "$i", "$b", "$c", "$h", "$o")
+TAGS = ("$t", "$s", "$fs", "$d", "$f", "$i", "$b", "$c", "$h", "$o", "$y")
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "tuple": tuple, "dict": dict,
+          "set": set, "frozenset": frozenset, "bytes": bytes, "complex": complex, "type": type}
 MAX_HEX = 1 << 18  # hex digits of one tagged int (~1M bits): more is a decode bomb, not an answer
 _FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
@@ -126,6 +132,10 @@ def decode(d, depth=0, budget=None):
         return HOOKS["decode"](v)
     if tag in ("$h", "$o"):
         return _Opaque()
+    if tag == "$y":
+        if v not in _TYPES:
+            raise DecodeError("$y must name a builtin type")
+        return _TYPES[v]
     if tag in ("$t", "$s", "$fs", "$d") and _type(v) is not list:
         raise DecodeError("%s needs a list" % tag)
     if tag == "$t":
