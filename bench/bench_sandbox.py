@@ -100,6 +100,8 @@ def humaneval_samples(limit: int | None, seed: int, timeout: float) -> list[dict
 
 
 def mbpp_samples(limit: int | None, split: str, timeout: float) -> list[dict]:
+    from ctrl.datasets.mbpp import called_name  # the entry point, declared as the mbpp source does
+
     rows = [json.loads(line) for line in MBPP.read_text().splitlines() if line.strip()]
     if split == "test":
         rows = [r for r in rows if 11 <= r["task_id"] <= 510]
@@ -110,8 +112,6 @@ def mbpp_samples(limit: int | None, split: str, timeout: float) -> list[dict]:
         he_test = f"{setup}\n" + "\n".join(r["test_list"]) + "\n\ndef check(candidate):\n    pass\n"
         he_problem = {"task_id": f"mbpp/{r['task_id']}", "prompt": "", "test": he_test,
                       "entry_point": "None"}
-        from ctrl.datasets.mbpp import called_name  # the entry point, declared as the mbpp source does
-
         tests = {"kind": "assert", "cases": list(r["test_list"]), "setup": setup,
                  "entry_point": called_name(r["test_list"][0])}
         out.append({"id": f"mbpp/{r['task_id']}", "label": True, "he": (he_problem, code),

@@ -4,7 +4,7 @@
 methods only (`int.__int__`, `list.__getitem__`, `dict.items`, ...), so an object with a lying
 `__eq__`, `__iter__` or `__class__`, or a subclass of the expected type, is reduced to its plain value
 or to an opaque `{"$o": type}` that equals nothing. `decode` turns the data back into plain builtins
-(host side, and inside the jail to hand test code sanitized copies). This module has no imports of
+(host side, and inside the jail to hand test code plain-data copies). This module has no imports of
 ours: the supervisor prepends its source to the worker's when it starts a jail.
 """
 
@@ -170,13 +170,3 @@ def decode(d, depth=0, budget=None):
     if _type(re) not in (int, float) or _type(im) not in (int, float):
         raise DecodeError("$c parts must be numbers")
     return complex(re, im)
-
-
-def sanitized(fn):
-    """Wrap a candidate callable so test code only ever sees plain-data copies of its results."""
-    def call(*args, **kwargs):
-        try:
-            return decode(encode(fn(*args, **kwargs)))
-        except (TooBig, DecodeError):
-            return _Opaque()
-    return call

@@ -266,16 +266,21 @@ def split_assert(node: ast.Assert) -> tuple[dict, dict]:
     return {"mode": "expr", "expr": ast.unparse(t)}, {"how": "truthy", "expected": True, "rule": compare.TRUTH_RULE}
 
 
-def as_call(case: dict, target: str | None) -> dict:
-    """`{"mode": "expr"}` of `target(<literals>)` as a plain call case, else the case unchanged."""
-    if target is None or case.get("mode") != "expr":
-        return case
+def _call_node(case: dict) -> ast.Call | None:
+    """The expression of an `expr` case when it is `name(...)`, else None."""
+    if case.get("mode") != "expr":
+        return None
     try:
         node = ast.parse(case["expr"], mode="eval").body
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return case
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == target
-            and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+        return None
+    return node if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+
+
+def as_call(case: dict, target: str | None) -> dict:
+    """`{"mode": "expr"}` of `target(<literals>)` as a plain call case, else the case unchanged."""
+    node = _call_node(case) if target is not None else None
+    if node is None or node.func.id != target or node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
         return case
     try:
         args = [ast.literal_eval(a) for a in node.args]
@@ -326,11 +331,8 @@ def _assert(tests) -> Plan:
 
 
 def _called(case: dict) -> str | None:
-    try:
-        node = ast.parse(case.get("expr", ""), mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+    node = _call_node(case)
+    return node.func.id if node is not None else None
 
 
 def _program(tests) -> Plan:

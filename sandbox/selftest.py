@@ -191,7 +191,7 @@ def _proof_key() -> str:
         except OSError:
             h.update(f"{path}:missing".encode())
     h.update(jail.worker_source().encode())
-    for mod in (jail, __import__("sandbox.cgroup").cgroup):
+    for mod in (jail, cgroup):
         h.update(open(mod.__file__, "rb").read())
     h.update(open(__file__, "rb").read())
     return h.hexdigest()

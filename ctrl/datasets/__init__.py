@@ -16,12 +16,14 @@ costly).
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 from ctrl.datasets.common import BadRow, Options
 
 BUILTIN = {"humaneval": "ctrl.datasets.humaneval", "mbpp": "ctrl.datasets.mbpp",
-           "humaneval+": "ctrl.datasets.humanevalplus", "mbpp+": "ctrl.datasets.mbppplus"}
+           # one module for both EvalPlus releases: "module:ATTRIBUTE" names the release, and the
+           # module's adapter(release) gives the source's adapter
+           "humaneval+": "ctrl.datasets.evalplus:HUMANEVAL_PLUS", "mbpp+": "ctrl.datasets.evalplus:MBPP_PLUS"}
 FORMATS = {
     "apps": "ctrl.datasets.apps",
     "taco": "ctrl.datasets.taco",
@@ -30,15 +32,18 @@ FORMATS = {
 }
 
 
-def adapter(name: str) -> ModuleType:
-    """The adapter module of a built-in source or a format name."""
-    module = BUILTIN.get(name) or FORMATS.get(name)
-    if module is None:
+def adapter(name: str) -> Any:
+    """The adapter of a built-in source or a format name: its module, or for ``module:ATTRIBUTE``
+    entries what ``module.adapter(module.ATTRIBUTE)`` builds (the same names as a module's)."""
+    spec = BUILTIN.get(name) or FORMATS.get(name)
+    if spec is None:
         raise KeyError(name)
-    return importlib.import_module(module)
+    module, _, attr = spec.partition(":")
+    mod = importlib.import_module(module)
+    return mod.adapter(getattr(mod, attr)) if attr else mod
 
 
-def normalize_all(mod: ModuleType, rows: list[tuple[str, int, dict]],
+def normalize_all(mod: Any, rows: list[tuple[str, int, dict]],
                   opts: Options) -> list[tuple[int, dict | BadRow]]:
     """(row index, problem row or BadRow) for each native row, through ``mod``'s normalizer."""
     if hasattr(mod, "normalize_all"):

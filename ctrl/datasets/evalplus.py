@@ -45,10 +45,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import gzip
 import json
 import pathlib
 import re
+import types
 from typing import Any
 
 from ctrl.datasets.common import (BadRow, Options, call_tests, cap_private, dumps, problem_row,
@@ -234,7 +236,7 @@ def ground_truth(problems: list[dict]) -> list[list[dict]]:
     return [r["cases"] for r in results]
 
 
-def _cases(p: dict, results: list[dict], oracle: str | None) -> tuple[list, list, dict, float]:
+def _cases(p: dict, results: list[dict], oracle: str | None) -> tuple[list, list, dict]:
     """(base cases, plus cases, dropped counts by reason) from one problem's sandbox results."""
     base, plus, dropped = [], [], collections.Counter()
     for k, (args, res) in enumerate(zip(p["args"], results)):
@@ -327,3 +329,12 @@ def summarize(metas: list[dict]) -> dict[str, Any]:
             "cases_kept": sum(m["n_base"] + m["n_plus"] for m in metas),
             "inputs_dropped": sum(dropped.values()),
             "inputs_dropped_by_reason": dict(sorted(dropped.items()))}
+
+
+def adapter(ds: Dataset) -> types.SimpleNamespace:
+    """The adapter of one EvalPlus release (what ``ctrl.datasets.adapter`` returns for its source):
+    the functions above with the dataset bound, under the names every adapter module has."""
+    return types.SimpleNamespace(
+        SOURCE=ds.source, VERSION=VERSION, ID_FIELDS=ID_FIELDS, native_id=native_id, summarize=summarize,
+        load=functools.partial(load, ds), statements=functools.partial(statements, ds),
+        normalize_all=functools.partial(normalize_all, ds))
