@@ -31,6 +31,10 @@ log = logging.getLogger("sandbox")
 BASE = "/var/lib/ctrl-sandbox"
 PYTHON = "/usr/bin/python3"
 MAX_SLOTS = 8
+# How long past a case's wall the supervisor waits for the worker's frame before it calls the jail
+# stuck: the worker's own bounds (10 s for the zygote's report of a killed candidate, 8 s to kill
+# what it left) plus slack for a loaded machine. Only a failed judge ever waits this long.
+GRACE_S = 25
 HOME_MB = 128  # size of each slot's tmpfs home: bounds what a candidate can write
 NPROC = 160  # processes per slot uid, host-wide: a backstop; the sample's own bound is its cgroup's pids.max
 HIDDEN = ["/home", "/root", "/mnt", "/media", "/srv", "/opt", "/run/user", "/var/mail", "/var/spool",
@@ -415,7 +419,7 @@ class Slot:
                                 self.index)
                     self.stop()
                 return frames, frame
-            deadline = time.monotonic() + case_wall_s + 3  # the worker kills at case_wall_s
+            deadline = time.monotonic() + case_wall_s + GRACE_S  # the worker kills at case_wall_s
 
     def ping(self, timeout: float = 30) -> bool:
         """True once the worker has finished cleaning up after its last job (it answers only then)."""

@@ -241,26 +241,31 @@ def kill_leftovers(zsock, keep):
     """SIGKILL every process of the jail but `keep` (what a candidate left behind: Z's orphans)
     until Z, which reaps them, says none is left. W is outside the sample's cgroup, so a fork bomb
     throttled to one CPU does not slow this down."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 8
     while time.monotonic() < deadline:
         if select.select([zsock], [], [], 0)[0]:
             if zsock.recv(4096):
                 return
             DIRTY[0] = True
             return
-        for pid in _orphans(keep):
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            try:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+        kill_all(keep)
         select.select([zsock], [], [], 0.002)
     DIRTY[0] = True  # something survives SIGKILL: restart the jail
+
+
+def kill_all(keep):
+    """SIGKILL every process of the sample (the candidate and what it left) but `keep`."""
+    for pid in _orphans(keep):
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _signal_frame(run, status, cpu, who):
@@ -319,6 +324,10 @@ def _one_run(job, start, send, zsock, ctl):
             if not run.killed and now > case_t0 + wall:
                 run.killed = True
                 run.kill()
+            if run.killed and run.exit is None:
+                # Z, in the sample's cgroup, reports C's end only once it gets memory and CPU there:
+                # what C left (e.g. forks filling the memory limit) goes now, not after Z's report
+                kill_all(KEEP | ({run.tpid} if run.tpid and run.tstatus is None else set()))
             if run.exit is not None and (not run.value or run.direct or run.killed or _signaled(run.exit)):
                 if run.value:  # C ended: (T cannot finish the case;) what was reported before still counts
                     run.kill()
