@@ -18,6 +18,7 @@ import shutil
 import sys
 from typing import Any
 
+from ctrl.errors import UserError
 from storage import Store, StorageError
 
 FORMATS = ("table", "csv", "json")
@@ -49,9 +50,8 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     store = Store()
     try:
         result = store.sql(args.query)
-    except (StorageError, ValueError) as e:
-        print(f"ctrl sql: error: {e}", file=sys.stderr)
-        return 1
+    except (StorageError, ValueError) as e:  # duckdb's errors are ValueErrors
+        raise UserError(str(e)) from None  # one line, exit 2 (ctrl.cli)
     emit(result.column_names, result.to_pylist(), args.format, args.max_width)
     return 0
 
@@ -60,9 +60,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     store = Store()
     try:
         manifests = store.manifests(args.table)
-    except (StorageError, ValueError) as e:
-        print(f"ctrl runs: error: {e}", file=sys.stderr)
-        return 1
+    except (StorageError, ValueError) as e:  # duckdb's errors are ValueErrors
+        raise UserError(str(e)) from None  # one line, exit 2 (ctrl.cli)
     cols = ["artifact", "table", "stage", "rows", "created_at", "inputs", "config"]
     rows = [{
         "artifact": m.get("key"), "table": m.get("table"), "stage": m.get("stage"),

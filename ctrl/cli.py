@@ -2,6 +2,11 @@
 
 Run ``ctrl --help`` for the list. Each subcommand lives in the module that implements it and
 registers itself through ``add_parser(subparsers)``; this file only dispatches.
+
+Exit codes, the same for every command: 0 success; 2 a user error (bad option or value, missing
+input artifact, unknown model, storage error), printed as one line ``ctrl <command>: error: ...``;
+3 the sandbox's isolation was asked for but is unavailable; 130 interrupted. Any other exception
+is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,50 +15,61 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 # command -> module defining add_parser(subparsers); the parser sets ``func(args) -> int``.
-COMMANDS: dict[str, str] = {
-    "ingest": "ctrl.ingest",
+# The stages' commands come from the step registry (ctrl.registry); these are the others.
+OTHER_COMMANDS: dict[str, str] = {
     "sql": "ctrl.catalog_cli",
     "runs": "ctrl.catalog_cli",
-    "execute": "ctrl.execute",
     "build-model": "ctrl.default_model",
     "serve": "ctrl.serve",
-    "rollout": "ctrl.rollout",
-    "synthesize": "ctrl.critique",
-    "revise": "ctrl.revise",
-    "sft": "ctrl.sft",
-    "eval": "ctrl.evaluate",
     "run": "ctrl.pipeline",
 }
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input or setup (their message says what to do): one line, no
-    traceback. Anything else is a bug and keeps its traceback."""
-    from ctrl.config import ConfigError
-    from ctrl.generation import GenerationError
+def commands() -> dict[str, str]:
+    """Every ``ctrl`` subcommand -> the module that defines it."""
+    from ctrl import registry
+
+    return {**registry.commands(), **OTHER_COMMANDS}
+
+
+def _exit_code(e: BaseException) -> int | None:
+    """The exit code of a user error (bad input or setup; its message says what to do), or None
+    for a bug, which keeps its traceback. ``ctrl.errors.UserError`` carries its own code (2);
+    the layers below ``ctrl`` cannot import it, so their errors are mapped here."""
+    from ctrl.errors import UserError
+
+    if isinstance(e, UserError):
+        return e.exit_code
     from storage import StorageError
 
-    return (ConfigError, GenerationError, StorageError)
+    if isinstance(e, StorageError):
+        return 2
+    sandbox = sys.modules.get("sandbox.jail")  # imported only by commands that run code
+    if sandbox is not None and isinstance(e, sandbox.SandboxUnavailable):
+        return 3
+    return None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, ``ctrl <command>: error: ...``, exit 2 (like user errors)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ctrl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ctrl", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="artifact root (default: $CTRL_HOME or ./.ctrl)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     seen: set[str] = set()
-    for name, module in COMMANDS.items():
+    for name, module in commands().items():
         if module in seen:
             continue
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:  # a stage not built yet: leave its command out
-                continue
-            raise
-        mod.add_parser(sub)
+        importlib.import_module(module).add_parser(sub)
         seen.add(module)
     return parser
 
@@ -75,11 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except Exception as e:  # noqa: BLE001 - only our own user-facing errors are caught below
-        if not isinstance(e, _user_errors()):
+    except Exception as e:  # noqa: BLE001 - only user errors are caught; bugs are re-raised
+        code = _exit_code(e)
+        if code is None:
             raise
-        print(f"ctrl {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"ctrl {args.command}: error: {message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume from the finished shards",
               file=sys.stderr)

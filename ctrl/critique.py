@@ -28,15 +28,19 @@ from typing import Any
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages, leaks_hint, template_critique
 from ctrl.judgment import parse_judgment
+from ctrl.models import ModelPool, generate_texts, resolve, sampling
 from ctrl.stage import StageResult, materialize
 
 log = logging.getLogger("ctrl.critique")
-VERSION = "1"
-CRITIC_VERSION = "1"
+# keys follow the code: the stage, its prompts, hint feedback and judgment parsing
+VERSION = code_version("1", __name__, "ctrl.critic_prompts", "ctrl.feedback", "ctrl.judgment",
+                       "ctrl.extract", "ctrl.models", "ctrl.backends.transformers")
+CRITIC_VERSION = VERSION
 
 _MSG = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMA = pa.schema([
@@ -102,16 +106,6 @@ class CriticConfig:
 # ------------------------------------------------------------------ inputs
 
 
-def resolve_model(store: Any, model: str) -> str:
-    """A model id usable by ``load_backend``: store keys and 'default' become local paths."""
-    if model and len(model) == 16 and all(c in "0123456789abcdef" for c in model):
-        if store.has_model(model):
-            return store.model_path(model)
-    from ctrl.default_model import resolve_model as _resolve
-
-    return _resolve(model)
-
-
 def fingerprint(model_path: str) -> str:
     """The weights' fingerprint (``ctrl.generation.model_fingerprint``) for artifact keys."""
     from ctrl.generation import model_fingerprint
@@ -136,9 +130,9 @@ def load_inputs(store: Any, *, rollouts: str, problems: str, executions: str | N
                  for rid, es in by_rollout.items()}
     missing = {r["problem_id"] for r in rows} - set(probs)
     if missing:
-        raise ValueError(f"rollouts {rollouts} name {len(missing)} problems absent from problems "
-                         f"{problems} (e.g. {sorted(missing)[:3]}); pass the problems key the "
-                         "rollouts were generated from")
+        raise ConfigError(f"rollouts {rollouts} name {len(missing)} problems absent from problems "
+                             f"{problems} (e.g. {sorted(missing)[:3]}); pass the problems key the "
+                             "rollouts were generated from")
     return rows, probs, execs
 
 
@@ -186,30 +180,6 @@ def drop_reason(critique: str, judgment: str | None, passed: bool) -> str | None
     return None
 
 
-_LOADED: dict[tuple[str, str], Any] = {}  # the one most recently used backend
-
-
-def _backend(model: str, backend: str) -> Any:
-    """A loaded backend, reused across stages (critic and reviser are often the same model);
-    only one is kept so two large models never sit in memory together."""
-    if (model, backend) not in _LOADED:
-        from ctrl.generation import load_backend
-
-        _LOADED.clear()
-        _LOADED[(model, backend)] = load_backend(model, backend)
-    return _LOADED[(model, backend)]
-
-
-def _generate(backend_box: dict, cfg: Any, model: str, prompts: list[list[dict]], n: int):
-    if "backend" not in backend_box:
-        backend_box["backend"] = _backend(model, cfg.backend)
-    from ctrl.generation import SamplingParams
-
-    params = SamplingParams(n=n, temperature=cfg.temperature, top_p=getattr(cfg, "top_p", 1.0),
-                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-    return [[c.text for c in cs] for cs in backend_box["backend"].generate(prompts, params)]
-
-
 def _keep_limits(rows: list[dict], keep_per: str) -> None:
     """Mark surviving critiques beyond one per solution/problem as dropped ('extra')."""
     if keep_per == "all":
@@ -225,7 +195,7 @@ def _keep_limits(rows: list[dict], keep_per: str) -> None:
 
 
 def _synthesize_shard(groups: list[list[dict]], *, cfg: CritiqueConfig, probs: dict,
-                      execs: dict, left_out: set[str], model: str, box: dict) -> list[dict]:
+                      execs: dict, left_out: set[str], handle: Any) -> list[dict]:
     from ctrl.feedback import ctrl_hint
 
     label = "template" if cfg.synthesizer == "template" else cfg.model
@@ -250,7 +220,8 @@ def _synthesize_shard(groups: list[list[dict]], *, cfg: CritiqueConfig, probs: d
     if cfg.synthesizer == "template":
         texts = [[template_critique(k, h, p)] for _, k, h, p, _ in todo]
     else:
-        texts = _generate(box, cfg, model, [t[4] for t in todo], cfg.samples_per_solution)
+        texts = generate_texts(handle, [t[4] for t in todo],
+                               sampling(cfg, cfg.samples_per_solution))
     made = []
     for (r, kind, hint, passed, prompt), samples in zip(todo, texts):
         for j, text in enumerate(samples):
@@ -272,7 +243,7 @@ def _group_by_problem(rows: list[dict]) -> list[list[dict]]:
 
 
 def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
-        problems: str) -> StageResult:
+        problems: str, pool: ModelPool | None = None) -> StageResult:
     """Synthesize critiques for every rollout (see module docstring); returns the critiques key."""
     rows, probs, execs = load_inputs(store, rollouts=rollouts, problems=problems,
                                      executions=executions, test_set=cfg.test_set)
@@ -283,11 +254,12 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
               and execs[r["rollout_id"]].get("status") != "sandbox_error"]
     left_out = balance(usable, {r["rollout_id"]: bool(execs[r["rollout_id"]]["passed"])
                                 for r in usable}, cfg.balance_correct, cfg.seed)
-    model = resolve_model(store, cfg.model) if cfg.synthesizer == "model" else "template"
+    model = resolve(store, cfg.model) if cfg.synthesizer == "model" else "template"
     inputs = {"rollouts": rollouts, "executions": executions, "problems": problems}
     if cfg.synthesizer == "model":  # the weights, not just the name, key the output
         inputs["model"] = fingerprint(model)
-    box: dict = {}
+    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend) \
+        if cfg.synthesizer == "model" else None
 
     def counts() -> dict:
         return {"metrics": {"solutions": len(rows), "balanced_out": len(left_out)}}
@@ -296,7 +268,7 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
         store, stage="critique", table="critiques", version=VERSION, config=to_dict(cfg),
         inputs=inputs, items=lambda: _group_by_problem(rows), shard_size=cfg.shard_size, schema=SCHEMA,
         process=lambda g: _synthesize_shard(g, cfg=cfg, probs=probs, execs=execs,
-                                            left_out=left_out, model=model, box=box),
+                                            left_out=left_out, handle=handle),
         extra=counts, desc="critique")
 
 
@@ -304,23 +276,25 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
 
 
 def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
-              rollout_ids: list[str] | None = None) -> StageResult:
+              rollout_ids: list[str] | None = None,
+              pool: ModelPool | None = None) -> StageResult:
     """Critiques of ``rollouts`` by the critic ``cfg.model`` from the hint-free prompt.
 
     Args:
         rollout_ids: restrict to these rollouts (e.g. one revision round's survivors).
+        pool: the caller's model handles (a new pool when None).
     """
     rows, probs, _ = load_inputs(store, rollouts=rollouts, problems=problems)
     if rollout_ids is not None:
         wanted = set(rollout_ids)
         rows = [r for r in rows if r["rollout_id"] in wanted]
     rows = sorted(rows, key=lambda r: r["rollout_id"])
-    model = resolve_model(store, cfg.model)
-    box: dict = {}
+    model = resolve(store, cfg.model)
+    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend)
 
     def shard(chunk: list[dict]) -> list[dict]:
         prompts = [critique_messages(probs[r["problem_id"]], r) for r in chunk]
-        texts = _generate(box, cfg, model, prompts, 1)
+        texts = generate_texts(handle, prompts, sampling(cfg))
         return [_row(r, 0, model=cfg.model, origin="critic", seed=cfg.seed, prompt=p,
                      critique=t[0], judgment=parse_judgment(t[0]))
                 for r, p, t in zip(chunk, prompts, texts)]

@@ -64,7 +64,10 @@ def default_model_path() -> str:
 
 
 def resolve_model(model: str) -> str:
-    """Map the alias ``default`` to the shipped model directory; other ids pass through."""
+    """Map the alias ``default`` to the shipped model directory; other ids pass through.
+
+    The alias step of ``ctrl.models.resolve``, the resolver every stage uses (store keys, paths,
+    hub ids); call that one unless only the alias matters."""
     return default_model_path() if model == DEFAULT_ALIAS else model
 
 

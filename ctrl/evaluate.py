@@ -35,17 +35,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
-from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs, resolve_model
+from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs
+from ctrl.models import ModelPool
+from ctrl.models import resolve as resolve_model
 from ctrl.metrics import bootstrap, pass_at_1, point_metrics
 from ctrl.revise import ReviseConfig
 from ctrl.revise import run as revise_run
 from sandbox import JUDGE_VERSION
-from storage import artifact_key
 
 log = logging.getLogger("ctrl.evaluate")
-VERSION = "1+judge" + JUDGE_VERSION  # revisions are judged: a new judge is a new key
+# revisions are judged: a new judge is a new key; metrics, prompts, judgment parsing are code
+VERSION = code_version("1+judge" + JUDGE_VERSION, __name__, "ctrl.metrics", "ctrl.critic_prompts",
+                       "ctrl.prompts", "ctrl.judgment", "ctrl.extract", "ctrl.models", "ctrl.envs",
+                       "ctrl.backends.transformers")
 SCHEMA = pa.schema([
     ("benchmark", pa.string()), ("generator", pa.string()), ("critic", pa.string()),
     ("critic_model", pa.string()), ("metric", pa.string()), ("value", pa.float64()),
@@ -131,9 +136,11 @@ def _rounds(store: Any, cfg: EvalConfig, critic: str, *, problems: str, rollouts
                         isolation=cfg.isolation, seed=cfg.seed, shard_size=cfg.shard_size)
     judgments, passed, keys = [], [], {"critiques": [], "revisions": []}
     current, now = rollouts, dict(before)
+    pool = ModelPool(store)  # critic and generator handles stay loaded across rounds
     for k in range(1, cfg.rounds + 1):
-        crit = criticize(store, ccfg, rollouts=current, problems=problems)
-        rev = revise_run(store, rcfg, critiques=crit.key, problems=problems, rollouts=current)
+        crit = criticize(store, ccfg, rollouts=current, problems=problems, pool=pool)
+        rev = revise_run(store, rcfg, critiques=crit.key, problems=problems, rollouts=current,
+                         pool=pool)
         judg = {c["rollout_id"]: c["judgment"]
                 for c in store.read_table("critiques", crit.key).to_pylist()}
         revised = {v["rollout_id"]: v["passed"]
@@ -159,8 +166,8 @@ def _samples(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, execu
     rows = sorted((r for r in rows if not r.get("skip_reason")), key=lambda r: r["rollout_id"])
     missing = [r["rollout_id"] for r in rows if r["rollout_id"] not in execs]
     if missing:
-        raise ValueError(f"{len(missing)} rollouts have no {cfg.test_set} execution in "
-                         f"{executions} (e.g. {missing[:3]}); run `ctrl execute` on these rollouts")
+        raise ConfigError(f"{len(missing)} rollouts have no {cfg.test_set} execution in "
+                             f"{executions} (e.g. {missing[:3]}); run `ctrl execute` on these rollouts")
     before = {r["rollout_id"]: execs[r["rollout_id"]]["passed"] for r in rows}
     info: dict[str, Any] = {}
     judgments: list[dict] = []
@@ -213,7 +220,7 @@ def result_rows(cols: dict[str, Any], info: dict[str, Any], cfg: EvalConfig,
 def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions: str,
         critic: str | None = None) -> Any:
     """Evaluate ``critic`` (see module docstring); returns the eval_results StageResult."""
-    from ctrl.stage import StageResult
+    from ctrl.stage import Outputs, materialize_tables
 
     inputs = {"problems": problems, "rollouts": rollouts, "executions": executions,
               "critic": critic_label(critic)}
@@ -222,22 +229,27 @@ def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions
         critic_model = cfg.generator if critic == "self" else str(critic)
         inputs["critic_weights"] = fingerprint(resolve_model(store, critic_model))
     conf = to_dict(cfg)
-    key = artifact_key("evaluate", VERSION, conf, inputs)
-    if store.has_table("eval_results", key):
-        m = store.read_manifest("eval_results", key)
-        return StageResult("eval_results", key, int(m["rows"]), True, m, m.get("metrics", {}))
-    cols, info = _samples(store, cfg, problems=problems, rollouts=rollouts,
-                          executions=executions, critic=critic)
-    rows = result_rows(cols, info, cfg, critic)
-    w = store.open_writer("eval_results", key, stage="evaluate", config=conf, inputs=inputs,
-                          code_version=VERSION)
-    w.write_shard(0, rows, schema=SCHEMA)
-    report = write_report(store, key, rows, conf, inputs)
-    metrics = {r["metric"]: r["value"] for r in rows}
-    extra = {"metrics": metrics, "report": report,
-             **{k: v for k, v in info.items() if k != "groups"}}
-    m = w.commit(schema=SCHEMA, extra=extra)
-    return StageResult("eval_results", key, len(rows), False, m, metrics)
+    state: dict[str, Any] = {}
+
+    def items() -> list[int]:  # only on a miss: a cache hit samples nothing
+        state["cols"], state["info"] = _samples(store, cfg, problems=problems, rollouts=rollouts,
+                                                executions=executions, critic=critic)
+        return [0]
+
+    def process(_: list[int]) -> dict[str, list[dict]]:
+        return {"eval_results": result_rows(state["cols"], state["info"], cfg, critic)}
+
+    def extra(out: Outputs) -> dict[str, dict[str, Any]]:
+        rows = out.read("eval_results").to_pylist()
+        report = write_report(store, out.key, rows, conf, inputs)
+        metrics = {r["metric"]: r["value"] for r in rows}
+        return {"eval_results": {"metrics": metrics, "report": report,
+                                 **{k: v for k, v in state["info"].items() if k != "groups"}}}
+
+    return materialize_tables(
+        store, stage="evaluate", version=VERSION, config=conf, inputs=inputs,
+        tables={"eval_results": SCHEMA}, items=items, process=process, shard_size=1,
+        extra=extra, desc="evaluate")["eval_results"]
 
 
 # ------------------------------------------------------------------ report
@@ -326,15 +338,14 @@ def write_report(store: Any, key: str, rows: list[dict], config: dict | None = N
     title = f"{rows[0]['benchmark']} | generator {rows[0]['generator']}" if rows else "empty"
     md = (f"# Critique -> revision evaluation\n\n{title}; values in %, 95% bootstrap CI over "
           f"problems.\n\n{markdown_table(allrows)}\n")
-    root, tdir = store._root, store.table_dir("eval_results", key)
-    root.write_bytes_atomic(root.sub(tdir, "report/report.md"), md.encode())
+    store.write_file("eval_results", key, "report/report.md", md.encode())
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "pass1.png")
         plot_pass1(allrows, png, title)
         with open(png, "rb") as f:
-            root.write_bytes_atomic(root.sub(tdir, "report/pass1.png"), f.read())
+            store.write_file("eval_results", key, "report/pass1.png", f.read())
     return {"markdown": "report/report.md", "plot": "report/pass1.png",
-            "dir": store.uri(root.sub(tdir, "report"))}
+            "dir": store.file_uri("eval_results", key, "report")}
 
 
 def add_parser(subparsers: Any) -> None:
@@ -362,10 +373,12 @@ def _cli_critic(critic: str) -> str | None:
         return None
     if critic != "sft":
         return critic
-    from ctrl.pipeline import newest_model
     from storage import Store
 
-    key = newest_model(Store(), "sft")
+    # the newest model written by the sft stage (manifests() is oldest first); not
+    # ctrl.pipeline.newest_model: a stage does not import the pipeline above it
+    models = [m for m in Store().manifests("model") if m.get("stage") == "sft"]
+    key = models[-1]["key"] if models else None
     if key is None:
         raise ConfigError("--critic sft: no SFT critic in the store yet; run `ctrl sft` first")
     return key

@@ -30,13 +30,14 @@ import collections
 import dataclasses
 import json
 import logging
-import sys
 import time
 from typing import Any
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl.config import ConfigError, doc, to_dict
+from ctrl.errors import UserError
 from ctrl.feedback import NO_CODE_RULE
 from ctrl.stage import StageResult, materialize
 from sandbox import JUDGE_VERSION
@@ -44,7 +45,8 @@ from storage import Store
 
 log = logging.getLogger("ctrl.execute")
 
-STAGE, TABLE, VERSION = "execute", "executions", "1+judge" + JUDGE_VERSION
+STAGE, TABLE = "execute", "executions"
+VERSION = code_version("1+judge" + JUDGE_VERSION, __name__, "ctrl.feedback")
 TEST_SETS = ("public", "private")
 NO_TESTS = "no_tests"  # status and judge_rule of a test set without cases
 ISOLATIONS = ("auto", "firejail", "none")
@@ -60,8 +62,11 @@ EXECUTION_SCHEMA = pa.schema([
 ])
 
 
-class SandboxFailure(RuntimeError):
-    """Too many executions ended in ``sandbox_error``: the sandbox, not the code, is broken."""
+class SandboxFailure(UserError, RuntimeError):
+    """Too many executions ended in ``sandbox_error``: the sandbox, not the code, is broken
+    (``ctrl execute`` exits 3, as when the sandbox is unavailable)."""
+
+    exit_code = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,9 +233,9 @@ def _load_problems(store: Store, key: str, ids: set[str]) -> dict[str, dict]:
     found = {p["problem_id"]: p for p in table if p["problem_id"] in ids}
     missing = sorted(ids - set(found))
     if missing:
-        raise ValueError(f"{len(missing)} rollout problem(s) are not in problems artifact {key}, "
-                         f"e.g. {missing[:3]}; pass the problems key the rollouts were made from "
-                         "(--problems KEY; see `ctrl runs`)")
+        raise ConfigError(f"{len(missing)} rollout problem(s) are not in problems artifact {key}, "
+                             f"e.g. {missing[:3]}; pass the problems key the rollouts were made from "
+                             "(--problems KEY; see `ctrl runs`)")
     return found
 
 
@@ -238,8 +243,8 @@ def resolve_problems_key(store: Store, rollouts: str) -> str:
     """The problems artifact a rollouts artifact was made from (its manifest's input)."""
     key = store.read_manifest("rollouts", rollouts).get("inputs", {}).get("problems")
     if not key:
-        raise ValueError(f"rollouts {rollouts} does not record its problems artifact; pass "
-                         "--problems KEY (see `ctrl runs`)")
+        raise ConfigError(f"rollouts {rollouts} does not record its problems artifact; pass "
+                             "--problems KEY (see `ctrl runs`)")
     return key
 
 
@@ -335,16 +340,18 @@ def print_summary(result: StageResult) -> None:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from ctrl import reference
+    from ctrl import cli_args, reference
 
+    config = cli_args.build_config(args, ExecuteConfig)  # bad options fail before any work
+    ref_config = cli_args.build_config(args, reference.ReferenceConfig, dest="ref_")
     store = Store()
     rollouts, problems = args.rollouts, args.problems
     if args.reference:
         problems = problems or store.latest_key("problems")
         if not problems:
-            raise SystemExit(f"ctrl execute --reference: no problems artifact in {store.root}; "
-                             "run `ctrl ingest --source mbpp` first or pass --problems KEY")
-        ref = reference.run(store, reference.config_from_args(args), problems=problems)
+            raise ConfigError(f"--reference: no problems artifact in {store.root}; "
+                              "run `ctrl ingest --source mbpp` first or pass --problems KEY")
+        ref = reference.run(store, ref_config, problems=problems)
         cached = " (cached)" if ref.cached else ""
         print(f"rollouts {ref.key}: {ref.rows} reference rollouts{cached}"
               f" {reference.summary(store, ref.key)}")
@@ -352,45 +359,28 @@ def _cmd(args: argparse.Namespace) -> int:
     if not rollouts:
         rollouts = store.latest_key("rollouts")
         if not rollouts:
-            raise SystemExit(f"ctrl execute: no rollouts artifact in {store.root}; pass "
-                             "--rollouts KEY, or --problems KEY --reference (see `ctrl runs`)")
+            raise ConfigError(f"no rollouts artifact in {store.root}; pass --rollouts KEY, "
+                              "or --problems KEY --reference (see `ctrl runs`)")
         print(f"using the newest rollouts artifact {rollouts}")
-    try:
-        config = ExecuteConfig(test_sets=tuple(s.strip() for s in args.test_sets.split(",")),
-                               isolation=args.isolation, workers=args.workers,
-                               time_limit_s=args.time_limit_s,
-                               max_sandbox_error_frac=args.max_sandbox_error_frac)
-    except ConfigError as e:
-        raise SystemExit(f"ctrl execute: {e}")
-    from sandbox import SandboxUnavailable
-
-    try:
-        result = run(store, config, rollouts=rollouts, problems=problems)
-    except (SandboxFailure, SandboxUnavailable) as e:
-        print(f"ctrl execute: {e}", file=sys.stderr)
-        return 3
+    # SandboxUnavailable and SandboxFailure reach ctrl.cli: one line, exit 3
+    result = run(store, config, rollouts=rollouts, problems=problems)
     print_summary(result)
     return 0
 
 
 def add_parser(subparsers: Any) -> None:
     """``ctrl execute``: run rollouts on their problems' tests in the sandbox."""
+    from ctrl import cli_args, reference
+
     p = subparsers.add_parser("execute", help="run rollouts on their tests in the sandbox "
                               "(writes `executions`)", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rollouts", help="rollouts artifact key (default: the newest)")
     p.add_argument("--problems", help="problems artifact key (default: the rollouts' input)")
-    p.add_argument("--test-sets", default="public,private", help="comma list (public,private)")
-    p.add_argument("--workers", type=int, default=None, help="parallel sandbox processes")
-    p.add_argument("--isolation", default="auto", choices=ISOLATIONS)
-    p.add_argument("--time-limit-s", type=float, default=None,
-                   help="per-case time limit overriding the problems'")
-    p.add_argument("--max-sandbox-error-frac", type=float, default=0.05)
+    cli_args.add_config(p, ExecuteConfig)
     g = p.add_argument_group("reference rollouts (--reference)")
     g.add_argument("--reference", action="store_true",
                    help="first make canonical + broken rollouts from --problems, then execute them")
-    g.add_argument("--n-broken", type=int, default=1, help="broken variants per problem")
-    g.add_argument("--mutations", default="", help="comma list of mutations (see ctrl.reference)")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--limit", type=int, default=None, help="only the first N problems")
+    # its shard_size is not an option: --shard-size is the executions' own
+    cli_args.add_config(p, reference.ReferenceConfig, dest="ref_", group=g, skip=("shard_size",))
     p.set_defaults(func=_cmd)

@@ -7,7 +7,11 @@
 Sampling semantics are the same on every backend: ``temperature=0`` is greedy (the n samples are
 copies), top-k is never applied, ``stop`` strings end a completion and are not included in it,
 the seed of prompt i is ``derive_seed(params.seed, messages_i)`` so a prompt's samples do not
-depend on which other prompts share its batch (exact resume after a crash needs that).
+depend on which other prompts share its batch (exact resume after a crash needs that); the
+transformers backend seeds sample j of prompt i from that seed and j, one generator per row, and
+batches all samples of all prompts (``ctrl/backends/transformers.py``).
+Model ids are resolved in one place, ``ctrl.models.resolve`` (store keys, ``default``, paths, hub
+ids); ``resolve_local`` below is its offline-safe hub-cache lookup.
 ``finish_reason`` is ``stop`` (end of turn or stop string), ``length`` (max_new_tokens or the end
 of the context) or ``prompt_too_long`` (the prompt alone fills the context; text is empty).
 
@@ -26,13 +30,14 @@ import socket
 from typing import Any, Protocol
 
 from ctrl.config import ConfigError, doc
+from ctrl.errors import UserError
 
 Messages = list[dict[str, str]]
 
 FINISH_REASONS = ("stop", "length", "prompt_too_long")
 
 
-class GenerationError(RuntimeError):
+class GenerationError(UserError, RuntimeError):
     """A backend could not load a model or reach an endpoint; the message says what to do."""
 
 

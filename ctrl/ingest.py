@@ -31,20 +31,18 @@ import sys
 import time
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from ctrl.config import ConfigError, describe, doc, to_dict
+from ctrl.fingerprint import code_version
+from ctrl.config import ConfigError, doc, to_dict
+from ctrl.errors import UserError
 from ctrl.datasets import BUILTIN, FORMATS, BadRow, Options, adapter, normalize_all
 from ctrl.datasets.common import PROBLEMS_SCHEMA, QUARANTINE_SCHEMA, raw_preview
 from ctrl.datasets.loading import RawSource, SourceError, load_source
 from ctrl.decontam import NgramIndex, decontaminate
-from ctrl.progress import progress_bar
-from ctrl.stage import StageResult
-from storage import Store, artifact_key
+from ctrl.stage import Outputs, StageResult, materialize_tables
+from storage import Store
 
 STAGE = "ingest"
-VERSION = "3"  # 3: MBPP tests declare their entry point (the sandbox binds builtins first otherwise)
+VERSION = code_version("3", __name__, "ctrl.datasets", "ctrl.decontam")  # 3: MBPP tests declare their entry point (the sandbox binds builtins first otherwise)
 SHARD_SIZE = 2000
 _KEY_RE = re.compile(r"^[0-9a-f]{16}$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -121,7 +119,7 @@ class IngestConfig:
                        self.memory_mb)
 
 
-class IngestError(RuntimeError):
+class IngestError(UserError, RuntimeError):
     """The ingest cannot run; the message is one line saying what to do."""
 
 
@@ -229,19 +227,13 @@ def in_date_range(mod: Any, raw: RawSource, config: IngestConfig) -> list[tuple[
             and dates[(raw.parts[p][0], i)]]
 
 
-def _shard_column(writer: Any, index: int, column: str) -> list:
-    """One column of a finished shard (metrics after a resume that skipped it)."""
-    path = writer.root.join("tables", writer.table, writer.key, f"part-{index:05d}.parquet")
-    return pq.read_table(pa.BufferReader(writer.root.read_bytes(path)),
-                         columns=[column]).column(column).to_pylist()
-
-
 def run(store: Store, config: IngestConfig) -> StageResult:
     """Ingest ``config.source`` into `problems` (+ `quarantine`) under one key.
 
     Shards of native rows are normalized one at a time (bounded memory); each shard's problems
     and quarantine rows are written under the same shard index, so a killed run resumes where it
-    stopped. The quarantine manifest is committed first, the problems manifest last.
+    stopped. Both tables are committed as a group (``ctrl.stage.materialize_tables``): the
+    quarantine manifest first, the problems manifest last; a cache hit needs both.
 
     Returns:
         The problems StageResult; ``metrics`` has rows_per_split, problems, quarantined,
@@ -261,40 +253,33 @@ def run(store: Store, config: IngestConfig) -> StageResult:
     local = pathlib.Path(config.source).expanduser()
     if config.source not in BUILTIN and local.exists():
         cfg["source"] = str(local.resolve())  # same file from another directory: same key
-    key = artifact_key(STAGE, VERSION, cfg, inputs)
-    if store.has_table("problems", key):
-        m = store.read_manifest("problems", key)
-        return StageResult("problems", key, int(m.get("rows", 0)), True, m, m.get("metrics", {}))
-    positions = in_date_range(mod, raw, config)[: config.limit]
-    dupes = duplicates(mod, raw, positions)
-    index = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
-    meta = dict(stage=STAGE, config=cfg, inputs=inputs, code_version=VERSION)
-    pw = store.open_writer("problems", key, **meta)
-    q_complete = store.has_table("quarantine", key)
-    qw = None if q_complete else store.open_writer("quarantine", key, **meta)
-    shards = [positions[i : i + SHARD_SIZE] for i in range(0, len(positions), SHARD_SIZE)]
-    p_done, q_done = pw.done_shards(), (qw.done_shards() if qw else set(range(len(shards))))
-    with progress_bar(f"ingest {config.source}", total=len(positions)) as bar:
-        for n, chunk in enumerate(shards):
-            if n not in p_done or n not in q_done:
-                good, bad = build_rows(mod, raw.fetch(chunk), config, index, dupes)
-                if qw and n not in q_done:
-                    qw.write_shard(n, bad, schema=QUARANTINE_SCHEMA)
-                if n not in p_done:
-                    pw.write_shard(n, good, schema=PROBLEMS_SCHEMA)
-            bar.advance(len(chunk))
-    extra = {"source": raw.location}
-    if qw:
-        qw.commit(schema=QUARANTINE_SCHEMA, extra=extra)
-    kinds = store.read_table("quarantine", key, columns=["kind"]).column("kind").to_pylist()
-    splits = [s for n in range(len(shards)) for s in _shard_column(pw, n, "split")]
-    stats = metrics(splits, kinds, len(positions))
-    if hasattr(mod, "summarize"):
-        stats.update(mod.summarize([json.loads(m) for n in range(len(shards))
-                                    for m in _shard_column(pw, n, "meta")]))
-    stats["seconds"] = round(time.monotonic() - t0, 1)  # this run (a resume counts only its part)
-    manifest = pw.commit(schema=PROBLEMS_SCHEMA, extra={**extra, "metrics": stats})
-    return StageResult("problems", key, int(manifest["rows"]), False, manifest, stats)
+    state: dict[str, Any] = {}
+
+    def items() -> list[int]:  # only on a miss: a cache hit reads no native rows
+        positions = in_date_range(mod, raw, config)[: config.limit]
+        state["dupes"] = duplicates(mod, raw, positions)
+        state["index"] = NgramIndex(docs, config.ngram) if config.decontaminate_against else None
+        state["native_rows"] = len(positions)
+        return positions
+
+    def process(chunk: list[int]) -> dict[str, list[dict]]:
+        good, bad = build_rows(mod, raw.fetch(chunk), config, state["index"], state["dupes"])
+        return {"problems": good, "quarantine": bad}
+
+    def extra(out: Outputs) -> dict[str, dict[str, Any]]:
+        stats = metrics(out.column("problems", "split"), out.column("quarantine", "kind"),
+                        state["native_rows"])
+        if hasattr(mod, "summarize"):
+            stats.update(mod.summarize([json.loads(m) for m in out.column("problems", "meta")]))
+        stats["seconds"] = round(time.monotonic() - t0, 1)  # this run (a resume: its part)
+        source = {"source": raw.location}
+        return {"problems": {**source, "metrics": stats}, "quarantine": source}
+
+    res = materialize_tables(
+        store, stage=STAGE, version=VERSION, config=cfg, inputs=inputs,
+        tables={"problems": PROBLEMS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}, items=items,
+        process=process, shard_size=SHARD_SIZE, extra=extra, desc=f"ingest {config.source}")
+    return res["problems"]
 
 
 def metrics(splits: list[str], kinds: list[str], native_rows: int) -> dict[str, Any]:
@@ -306,13 +291,10 @@ def metrics(splits: list[str], kinds: list[str], native_rows: int) -> dict[str, 
 
 
 def config_from_args(args: Any) -> IngestConfig:
-    against = tuple(s.strip() for s in (args.decontaminate_against or "").split(",") if s.strip())
-    return IngestConfig(
-        source=args.source, format=args.format, split=args.split, limit=args.limit,
-        date_from=args.date_from, date_to=args.date_to,
-        public_cases=args.public_cases, max_private_cases=args.max_private_cases,
-        time_limit_s=args.time_limit_s, memory_mb=args.memory_mb, decontaminate_against=against,
-        ngram=args.ngram, overlap_threshold=args.overlap_threshold)
+    """The IngestConfig from ``ctrl ingest`` options (typed by the fields' annotations)."""
+    from ctrl import cli_args
+
+    return cli_args.build_config(args, IngestConfig)
 
 
 def print_summary(result: StageResult, config: IngestConfig) -> None:
@@ -330,45 +312,24 @@ def print_summary(result: StageResult, config: IngestConfig) -> None:
 
 
 def main(args: Any) -> int:
-    """``ctrl ingest``: 0 on success, 1 when every row was bad, 2 on a usage/source error."""
-    try:
-        config = config_from_args(args)
-        result = run(Store(), config)
-    except (ConfigError, SourceError, IngestError) as e:
-        print(f"ctrl ingest: error: {e}", file=sys.stderr)
-        return 2
+    """``ctrl ingest``: 0 on success, 2 on a usage/source error or when every row was bad."""
+    config = config_from_args(args)  # ConfigError, SourceError, IngestError: ctrl.cli, exit 2
+    result = run(Store(), config)
     print_summary(result, config)
     m = result.metrics or {}
     if m.get("problems", result.rows) == 0 and m.get("native_rows", 0) > 0:
         print(f"ctrl ingest: error: none of the {m.get('native_rows')} rows became a problem; "
               "see the quarantine table for why", file=sys.stderr)
-        return 1
+        return 2
     return 0
 
 
 def add_parser(subparsers: Any) -> None:
     """Register ``ctrl ingest``."""
-    defaults = {name: default for name, _, default, _ in describe(IngestConfig)}
-    helps = {name: h for name, _, _, h in describe(IngestConfig)}
+    from ctrl import cli_args
+
     p = subparsers.add_parser("ingest", help="normalize a dataset into the problems table",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--source", required=True, help=helps["source"])
-    p.add_argument("--format", help=helps["format"])
-    p.add_argument("--split", help=helps["split"])
-    p.add_argument("--limit", type=int, help=helps["limit"])
-    p.add_argument("--date-from", help=helps["date_from"])
-    p.add_argument("--date-to", help=helps["date_to"])
-    p.add_argument("--public-cases", type=int, default=defaults["public_cases"],
-                   help=helps["public_cases"])
-    p.add_argument("--max-private-cases", type=int, help=helps["max_private_cases"])
-    p.add_argument("--time-limit-s", type=float, default=defaults["time_limit_s"],
-                   help=helps["time_limit_s"])
-    p.add_argument("--memory-mb", type=int, default=defaults["memory_mb"],
-                   help=helps["memory_mb"])
-    p.add_argument("--decontaminate-against", default="",
-                   help="comma-separated " + helps["decontaminate_against"])
-    p.add_argument("--ngram", type=int, default=defaults["ngram"], help=helps["ngram"])
-    p.add_argument("--overlap-threshold", type=float, default=defaults["overlap_threshold"],
-                   help=helps["overlap_threshold"])
+    cli_args.add_config(p, IngestConfig)
     p.set_defaults(func=main)
 

@@ -1,7 +1,7 @@
 """Named presets: one name selects every stage's config for a whole pipeline run.
 
 A preset is a mapping ``stage -> {config field: value}`` layered over each stage config's own
-defaults; ``overrides`` (from ``ctrl run --set stage.field=value`` or the flow parameter
+defaults, listing only what it changes (a step it omits runs with its config's defaults); ``overrides`` (from ``ctrl run --set stage.field=value`` or the flow parameter
 ``overrides``) are layered on top. Nothing here runs anything; ``ctrl.pipeline`` turns the
 resolved dicts into the stages' frozen config dataclasses, which reject bad values.
 
@@ -58,13 +58,11 @@ def _gpu(size: str) -> dict[str, dict[str, Any]]:
     return {
         "ingest": {"source": "mbpp", "split": "train"},
         "rollout": {"model": model, "backend": "vllm", **PAPER_SAMPLING},
-        "execute": {},
         "critique": {"model": model, "backend": "vllm"},
         "revise": {"model": model, "backend": "vllm"},
         "sft": {"model": model, **PAPER_SFT},
         "eval-ingest": {"source": "mbpp", "split": "test"},
         "eval-rollout": {"model": model, "backend": "vllm", **PAPER_SAMPLING},
-        "eval-execute": {},
         "base-eval": {"generator": model, "backend": "vllm"},
         "sft-eval": {"generator": model, "backend": "vllm"},
     }
@@ -74,20 +72,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "ingest": {"source": "mbpp", "split": "train", "limit": 3},
         "rollout": {"samples": 1, "max_new_tokens": 16},
-        "execute": {},
         "critique": {"synthesizer": "template", "shard_size": 1},
         "revise": {"max_new_tokens": 16},
         "sft": {"max_steps": 2},
         "eval-ingest": {"source": "mbpp", "split": "test", "limit": 3},
         "eval-rollout": {"samples": 1, "max_new_tokens": 16},
-        "eval-execute": {},
         "base-eval": {"max_new_tokens": 16, "n_resamples": 50},
         "sft-eval": {"max_new_tokens": 16, "n_resamples": 50},
     },
     "default": {
         "ingest": {"source": "mbpp", "split": "train", "limit": 8},
         "rollout": {"samples": 2, "max_new_tokens": 64},
-        "execute": {},
         "critique": {"synthesizer": "template"},
         "revise": {"max_new_tokens": 64},
         # A 4M-parameter model needs a large learning rate and some steps to pick up the
@@ -95,7 +90,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "sft": {"max_steps": 40, "learning_rate": 1e-3, "batch_size": 4, "max_length": 1024},
         "eval-ingest": {"source": "mbpp", "split": "test", "limit": 6},
         "eval-rollout": {"samples": 1, "max_new_tokens": 64},
-        "eval-execute": {},
         # template-style critiques run ~105-120 tokens: fewer never reach the judgment line
         "base-eval": {"max_new_tokens": 160, "n_resamples": 200},
         "sft-eval": {"max_new_tokens": 160, "n_resamples": 200},
@@ -136,12 +130,15 @@ def merge(preset: dict[str, dict[str, Any]],
     An override that picks another ``variant`` of a stage (e.g. reference rollouts) replaces
     that stage's preset fields instead of adding to them.
     """
+    from ctrl.registry import STEP_NAMES
+
     out = copy.deepcopy(preset)
     for stage, fields in (overrides or {}).items():
-        if stage not in out:
+        if stage not in STEP_NAMES:  # a preset lists only what it changes: any step is fine
             raise ConfigError(
-                f"overrides name unknown stage {stage!r}; valid stages are {list(out)}"
+                f"overrides name unknown stage {stage!r}; valid stages are {STEP_NAMES}"
             )
+        out.setdefault(stage, {})
         if not isinstance(fields, dict):
             raise ConfigError(
                 f"overrides[{stage!r}] must be a mapping of config field to value, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
 from typing import Iterator
 
@@ -34,18 +35,38 @@ class _Bar:
             log.info("%s: %d/%d %s (%.2f/s) %s", self.desc, self.n, self.total, self.unit, rate, self.postfix)
 
 
+_LIVE: dict = {"prog": None, "users": 0}  # one rich display, shared by concurrent stages
+_LIVE_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def progress_bar(desc: str, total: int, unit: str = "items") -> Iterator[_Bar]:
-    """A rich progress bar on a TTY, periodic log lines elsewhere (Prefect picks those up)."""
-    bar = _Bar(desc, total, unit)
-    if sys.stderr.isatty():
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+    """A rich progress bar on a TTY, periodic log lines elsewhere (Prefect picks those up).
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as prog:
-            task = prog.add_task(desc, total=total)
-            bar._rich = (prog, task)
-            yield bar
-    else:
+    Stages running at the same time (``ctrl run`` runs independent steps concurrently) share one
+    rich display, one bar each: rich allows a single live display per process."""
+    bar = _Bar(desc, total, unit)
+    if not sys.stderr.isatty():
         yield bar
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    with _LIVE_LOCK:
+        if _LIVE["prog"] is None:
+            _LIVE["prog"] = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                     TimeRemainingColumn(), transient=False)
+            _LIVE["prog"].start()
+        _LIVE["users"] += 1
+        prog = _LIVE["prog"]
+        task = prog.add_task(desc, total=total)
+    bar._rich = (prog, task)
+    try:
+        yield bar
+    finally:
+        with _LIVE_LOCK:
+            _LIVE["users"] -= 1
+            if _LIVE["users"] == 0:
+                prog.stop()
+                _LIVE["prog"] = None

@@ -37,11 +37,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.stage import StageResult, materialize
 from storage import Store
 
-STAGE, TABLE, VERSION = "reference_rollouts", "rollouts", "1"
+STAGE, TABLE = "reference_rollouts", "rollouts"
+VERSION = code_version("1", __name__, "ctrl.extract")
 MUTATIONS = ("wrong_result", "return_none", "raise", "infinite_loop", "flip_comparison",
              "off_by_one")
 GUARANTEED = ("wrong_result", "return_none", "raise", "infinite_loop")

@@ -16,7 +16,6 @@ import json
 import logging
 from typing import Any
 
-import fsspec
 
 from storage.errors import QueryError
 
@@ -57,21 +56,29 @@ def stage_rows(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
              "rows": by_key.get(k, {}).get("rows")} for name, k in keys.items()]
 
 
+def _writers(table: str, keys: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(step, label, key) of the run's steps whose stage writes ``table``, in pipeline order:
+    the report's sections follow the registry, not a list of stage names."""
+    from ctrl import registry
+
+    return [(s.name, s.label, keys[s.name]) for s in registry.STEPS
+            if s.name in keys and table in s.stage.outputs]
+
+
 def pass_rates(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
     """Pass rate of the generator's samples (executions) and of revised code (revisions)."""
     out = []
-    if "execute" in keys:
-        out += _q(store, f"SELECT 'before critique' AS what, test_set, count(*) AS n, "
+    for name, _, key in _writers("executions", keys):
+        out += _q(store, f"SELECT '{name}: before critique' AS what, test_set, count(*) AS n, "
                          f"avg(passed::INT)::DOUBLE AS pass_rate FROM executions "
-                         f"WHERE artifact = '{keys['execute']}' GROUP BY test_set ORDER BY test_set")
-    if "revise" in keys:
-        out += _q(store, f"SELECT 'after critique (revised)' AS what, 'all' AS test_set, "
+                         f"WHERE artifact = '{key}' GROUP BY test_set ORDER BY test_set")
+    for name, _, key in _writers("revisions", keys):
+        out += _q(store, f"SELECT '{name}: after critique (revised)' AS what, 'all' AS test_set, "
                          f"count(*) AS n, avg(passed::INT)::DOUBLE AS pass_rate FROM revisions "
-                         f"WHERE artifact = '{keys['revise']}'")
+                         f"WHERE artifact = '{key}'")
     return out
 
 
-EVAL_STEPS = {"base-eval": "untrained (generator critiques itself)", "sft-eval": "SFT critic"}
 EVAL_METRICS = ["pass1_before", "pass1_after", "delta_up", "delta_down", "f1_macro",
                 "parse_rate"]
 
@@ -79,11 +86,9 @@ EVAL_METRICS = ["pass1_before", "pass1_after", "delta_up", "delta_down", "f1_mac
 def eval_rows(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
     """One row per evaluated critic: pass@1 before/after critique → revision, Δ↑/Δ↓, F1."""
     out = []
-    for name, label in EVAL_STEPS.items():
-        if name not in keys:
-            continue
+    for name, label, key in _writers("eval_results", keys):
         got = _q(store, f"SELECT metric, value, ci_low, ci_high, n, benchmark FROM eval_results "
-                        f"WHERE artifact = '{keys[name]}'")
+                        f"WHERE artifact = '{key}'")
         if not got:
             continue
         by = {r["metric"]: r for r in got}
@@ -97,9 +102,10 @@ def eval_rows(store: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
 
 def loss_curve(store: Any, keys: dict[str, str]) -> list[tuple[float, float]]:
     """(step, loss) pairs from the sft model manifest (``extra.log_history`` or metrics)."""
-    if "sft" not in keys or not store.has_model(keys["sft"]):
+    models = [k for _, _, k in _writers("model", keys) if store.has_model(k)]
+    if not models:
         return []
-    m = store.read_model_manifest(keys["sft"])
+    m = store.read_model_manifest(models[0])
     for source in (m.get("loss_history"), m.get("log_history"),
                    (m.get("metrics") or {}).get("loss_history"),
                    (m.get("metrics") or {}).get("loss_curve")):
@@ -171,7 +177,7 @@ def render(store: Any, run_key: str, plan: Any, keys: dict[str, str]) -> tuple[s
                "pass@1 of the generator's samples before critique, and after one critique and "
                "revision; Δ↑/Δ↓ are the shares of all samples going wrong→right / right→wrong.",
                "", _md_table([{k: v for k, v in r.items() if k != "_ci"} for r in ev])]
-    md += ["## Pass rates on the training problems", "", _md_table(rates)]
+    md += ["## Pass rates (executions and revisions of the run)", "", _md_table(rates)]
     if "pass_rates.png" in plots:
         md += ["![pass rates](pass_rates.png)", ""]
     if curve:
@@ -183,22 +189,15 @@ def render(store: Any, run_key: str, plan: Any, keys: dict[str, str]) -> tuple[s
     return "\n".join(md), plots
 
 
-def report_dir(store: Any, run_key: str) -> str:
-    return store.root.rstrip("/") + f"/reports/{run_key}"
-
-
 def write(store: Any, run_key: str, plan: Any, keys: dict[str, str]) -> str:
-    """Render and write the report; returns the path (or URL) of ``report.md``."""
+    """Render and write the report (through the store: ``<root>/reports/<run key>/``); returns
+    the path (or URL) of ``report.md``."""
     md, plots = render(store, run_key, plan, keys)
-    d = report_dir(store, run_key)
-    fs, path = fsspec.core.url_to_fs(d)
-    fs.makedirs(path, exist_ok=True)
     for name, data in plots.items():
-        fs.pipe_file(f"{path}/{name}", data)
-    fs.pipe_file(f"{path}/report.md", md.encode())
-    return f"{d}/report.md"
+        store.write_file("report", run_key, name, data)
+    return store.write_file("report", run_key, "report.md", md.encode())
 
 
-def read(store: Any, path: str) -> str:
-    fs, p = fsspec.core.url_to_fs(path)
-    return fs.cat_file(p).decode()
+def read(store: Any, run_key: str) -> str:
+    """The markdown of the report of run ``run_key``."""
+    return store.read_file("report", run_key, "report.md").decode()

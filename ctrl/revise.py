@@ -22,14 +22,18 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
-from ctrl.critique import _generate, fingerprint, load_inputs, resolve_model
+from ctrl.critique import fingerprint, load_inputs
+from ctrl.models import ModelPool, resolve, sampling
 from ctrl.stage import StageResult, materialize
 from sandbox import JUDGE_VERSION
 
 log = logging.getLogger("ctrl.revise")
-VERSION = "1+judge" + JUDGE_VERSION  # revisions are judged: a new judge is a new key
+# revisions are judged: a new judge is a new key; the prompts and extraction are code
+VERSION = code_version("1+judge" + JUDGE_VERSION, __name__, "ctrl.prompts", "ctrl.critic_prompts",
+                       "ctrl.extract", "ctrl.models", "ctrl.envs", "ctrl.backends.transformers")
 
 _MSG = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMA = pa.schema([
@@ -66,57 +70,56 @@ class ReviseConfig:
 
 def judge_codes(items: list[dict], problems: dict, cfg: ReviseConfig) -> list[dict]:
     """Execution rows (executions-stage format) for ``items`` with ``rollout_id``/``code``."""
-    from ctrl.execute import ExecuteConfig, execute_chunk
+    from ctrl.envs.judging import judge_codes as _judge
 
-    ecfg = ExecuteConfig(test_sets=(cfg.test_set,), isolation=cfg.isolation,
-                         workers=cfg.workers or None)
-    rows, _ = execute_chunk(items, problems, ecfg)
-    return rows
+    return _judge(items, problems, test_set=cfg.test_set, isolation=cfg.isolation,
+                  workers=cfg.workers or None)
 
 
 def revise_rows(todo: Sequence[tuple[dict, dict, str]], problems: dict, cfg: ReviseConfig,
-                model: str, box: dict, round_: int = 1) -> list[dict]:
-    """Revise and judge: ``todo`` holds (critique-like row, rollout row, critique text)."""
-    from ctrl.extract import extract_code
-    from ctrl.prompts import revision_messages
+                handle: Any, round_: int = 1) -> list[dict]:
+    """Revise and judge (``ctrl.envs.revision``): ``todo`` holds (critique-like row, rollout
+    row, critique text); one batched generate call and one sandbox call for all of them."""
+    from ctrl.envs.revision import RevisionCase, revise_and_judge
 
-    prompts = [revision_messages(list(r["prompt"]), r["completion"] or "", text)
-               for _, r, text in todo]
-    texts = _generate(box, cfg, model, prompts, 1) if todo else []
-    out, items = [], []
-    for (c, r, _), prompt, (text,) in zip(todo, prompts, texts):
-        ex = extract_code(text, problems[r["problem_id"]].get("entry_point") or "")
-        rid = f"{c['critique_id']}/r{round_}"
-        out.append(dict(revision_id=rid, critique_id=c["critique_id"], rollout_id=r["rollout_id"],
-                        problem_id=r["problem_id"], round=round_, model=cfg.model, prompt=prompt,
-                        completion=text, code=ex.code, code_found=ex.code_found))
-        items.append(dict(rollout_id=rid, problem_id=r["problem_id"], code=ex.code,
-                          code_found=ex.code_found, skip_reason=None))
-    for row, e in zip(out, judge_codes(items, problems, cfg) if items else []):
-        row.update(passed=e["passed"], status=e["status"], n_passed=e["n_passed"],
-                   n_cases=e["n_cases"])
+    cases = [RevisionCase(f"{c['critique_id']}/r{round_}", r["problem_id"], list(r["prompt"]),
+                          r["completion"] or "", text) for c, r, text in todo]
+    revs = revise_and_judge(handle, cases, problems, sampling(cfg), test_set=cfg.test_set,
+                            isolation=cfg.isolation, workers=cfg.workers or None)
+    out = []
+    for (c, r, _), v in zip(todo, revs):
+        e = v.execution
+        out.append(dict(revision_id=v.case.revision_id, critique_id=c["critique_id"],
+                        rollout_id=r["rollout_id"], problem_id=r["problem_id"], round=round_,
+                        model=cfg.model, prompt=v.prompt, completion=v.completion, code=v.code,
+                        code_found=v.code_found, passed=e["passed"], status=e["status"],
+                        n_passed=e["n_passed"], n_cases=e["n_cases"]))
     return out
 
 
 def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
-        rollouts: str) -> StageResult:
-    """Revise every (kept) critique's solution; returns the revisions key."""
+        rollouts: str, pool: ModelPool | None = None) -> StageResult:
+    """Revise every (kept) critique's solution; returns the revisions key.
+
+    Args:
+        pool: the caller's model handles (a new pool when None).
+    """
     rolls, probs, _ = load_inputs(store, rollouts=rollouts, problems=problems)
     by_id = {r["rollout_id"]: r for r in rolls}
     crit = [c for c in store.read_table("critiques", critiques).to_pylist()
             if (cfg.include_dropped or not c["dropped"]) and c["critique"] is not None]
     unknown = sorted({c["rollout_id"] for c in crit} - set(by_id))
     if unknown:
-        raise ValueError(f"critiques {critiques} refer to {len(unknown)} rollouts missing from "
-                         f"rollouts {rollouts} (e.g. {unknown[:3]}); pass the rollouts key the "
-                         "critiques were made from")
+        raise ConfigError(f"critiques {critiques} refer to {len(unknown)} rollouts missing from "
+                             f"rollouts {rollouts} (e.g. {unknown[:3]}); pass the rollouts key the "
+                             "critiques were made from")
     crit.sort(key=lambda c: c["critique_id"])
-    model = resolve_model(store, cfg.model)
-    box: dict = {}
+    model = resolve(store, cfg.model)
+    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend)
 
     def process(chunk: list[dict]) -> list[dict]:
         return revise_rows([(c, by_id[c["rollout_id"]], c["critique"]) for c in chunk],
-                           probs, cfg, model, box)
+                           probs, cfg, handle)
 
     conf = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
     return materialize(store, stage="revise", table="revisions", version=VERSION, config=conf,

@@ -23,19 +23,22 @@ import dataclasses
 import hashlib
 import logging
 import re
-import sys
 import time
 from typing import Any
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.rollout_reuse import Reuse, candidates
 from ctrl.stage import StageResult, materialize
 
 log = logging.getLogger("ctrl.rollout")
 
-STAGE, TABLE, VERSION = "rollout", "rollouts", "1"
+STAGE, TABLE = "rollout", "rollouts"
+# the sampling loop (backend, model layer) decides the text: it is code of this stage too
+VERSION = code_version("2", __name__, "ctrl.prompts", "ctrl.extract", "ctrl.models",
+                       "ctrl.backends.transformers")
 
 SCHEMA = pa.schema([
     ("rollout_id", pa.string()), ("problem_id", pa.string()), ("model", pa.string()),
@@ -52,7 +55,8 @@ SCHEMA = pa.schema([
 class RolloutConfig:
     """Settings of the rollout stage (stored in the manifest; part of the key)."""
 
-    model: str = doc("generator: a directory, a Hugging Face name, or 'default'", "default")
+    model: str = doc("generator: a directory, a Hugging Face name, a store model key, or "
+                     "'default'", "default")
     backend: str = doc("transformers | vllm | openai", "transformers")
     samples: int = doc("samples per problem (k)", 4)
     temperature: float = doc("sampling temperature; 0 = greedy", 0.7)
@@ -62,7 +66,9 @@ class RolloutConfig:
     seed: int = doc("base seed; prompt seeds are derived from it", 0)
     where: str = doc("SQL filter over the problems table, e.g. \"split = 'test'\"", "")
     limit: int = doc("first N problems (by problem_id) after the filter; 0 = all", 0)
-    shard_size: int = doc("problems per shard (the unit of resume)", 8)
+    # 32 problems x samples fill the batched decoder (bench/bench_generation.py): smaller
+    # shards pay each shard's slow tail
+    shard_size: int = doc("problems per shard (the unit of resume)", 32)
     base_url: str = doc("openai backend: endpoint, e.g. http://localhost:8000/v1", "")
     concurrency: int = doc("openai backend: parallel requests", 8)
     reuse: bool = doc("take a problem's samples from an earlier rollouts artifact with the same "
@@ -118,17 +124,10 @@ class _Generator:
     """Turns a shard of problems into rollout rows; loads the backend on first use (never, when
     every problem of the run is reused)."""
 
-    def __init__(self, cfg: RolloutConfig, reuse: Reuse) -> None:
-        self.cfg, self.reuse, self.backend = cfg, reuse, None
+    def __init__(self, cfg: RolloutConfig, reuse: Reuse, handle: Any) -> None:
+        self.cfg, self.reuse, self.handle = cfg, reuse, handle
         self.samples = self.tokens = 0
         self.t0 = time.monotonic()
-
-    def _load(self):
-        from ctrl.generation import load_backend
-
-        opts = {"base_url": self.cfg.base_url, "concurrency": self.cfg.concurrency} \
-            if self.cfg.backend == "openai" else {}
-        self.backend = load_backend(self.cfg.model, self.cfg.backend, **opts)
 
     def __call__(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
         from ctrl.generation import Completion
@@ -147,10 +146,8 @@ class _Generator:
                 comps[i] = [Completion(c["completion"], c["finish_reason"], c["n_tokens"],
                                        c["prompt_tokens"]) for c in stored]
         todo = [i for i in range(len(problems)) if i not in bad and i not in comps]
-        if todo and self.backend is None:
-            self._load()
-        outs = self.backend.generate([prompts[i] for i in todo], self.cfg.sampling()) \
-            if todo else []
+        # one batched call for every sample of every problem left in the shard
+        outs = self.handle.generate([prompts[i] for i in todo], self.cfg.sampling())
         for i, out in zip(todo, outs):
             comps[i] = out
             self.samples += len(out)
@@ -208,14 +205,23 @@ def summarize(table: pa.Table) -> dict[str, Any]:
     }
 
 
-def run(store, config: RolloutConfig, *, problems: str) -> StageResult:
-    """Materialize rollouts of ``problems`` (a problems artifact key) under ``config``."""
-    from ctrl.generation import model_fingerprint
+def run(store, config: RolloutConfig, *, problems: str, pool: Any = None) -> StageResult:
+    """Materialize rollouts of ``problems`` (a problems artifact key) under ``config``.
 
-    cfg, fingerprint = to_dict(config), model_fingerprint(config.model)
+    Args:
+        pool: the caller's ``ctrl.models.ModelPool`` (a new one when None); the model loads only
+            when some problem is neither cached nor reused.
+    """
+    from ctrl.generation import model_fingerprint
+    from ctrl.models import ModelPool
+
+    opts = {"base_url": config.base_url, "concurrency": config.concurrency} \
+        if config.backend == "openai" else {}
+    handle = (pool or ModelPool(store)).get(config.model, config.backend, **opts)
+    cfg, fingerprint = to_dict(config), model_fingerprint(handle.path)
     reuse = Reuse(store, enabled=config.reuse, samples=config.samples, find=lambda: candidates(
         store, stage=STAGE, table=TABLE, version=VERSION, config=cfg, fingerprint=fingerprint))
-    gen = _Generator(config, reuse)
+    gen = _Generator(config, reuse, handle)
     res = materialize(
         store, stage=STAGE, table=TABLE, version=VERSION, config=cfg,
         inputs={"problems": problems, "model": fingerprint},
@@ -245,26 +251,13 @@ def resolve_problems(store, spec: str | None) -> tuple[str, str]:
 
 def add_parser(subparsers) -> None:
     """``ctrl rollout``: sample solutions for problems."""
+    from ctrl import cli_args
+
     p = subparsers.add_parser("rollout", help="sample generator solutions (table rollouts)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--problems", default="", help="problems artifact key, or a SQL filter over "
                    "the newest problems artifact (e.g. \"source = 'mbpp' AND split = 'test'\")")
-    d = RolloutConfig()
-    p.add_argument("--model", default=d.model, help=RolloutConfig.__dataclass_fields__[
-        "model"].metadata["help"])
-    p.add_argument("--backend", default=d.backend, choices=["transformers", "vllm", "openai"])
-    p.add_argument("--base-url", default="", help="openai backend endpoint")
-    p.add_argument("--n", "--samples", dest="samples", type=int, default=d.samples)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--limit", type=int, default=0, help="first N problems; 0 = all")
-    p.add_argument("--shard-size", type=int, default=d.shard_size)
-    p.add_argument("--concurrency", type=int, default=d.concurrency)
-    p.add_argument("--no-reuse", dest="reuse", action="store_false",
-                   help="generate every problem, even those sampled by an earlier artifact")
+    cli_args.add_config(p, RolloutConfig, aliases={"n": "samples"})
     p.set_defaults(func=_main)
 
 
@@ -273,21 +266,15 @@ def _main(args) -> int:
 
     from storage import Store
 
-    from ctrl.generation import GenerationError
+    from ctrl import cli_args
 
+    values = cli_args.config_values(args, RolloutConfig)
     store = Store()
-    try:
-        key, where = resolve_problems(store, args.problems)
-        cfg = RolloutConfig(
-            model=args.model, backend=args.backend, samples=args.samples,
-            temperature=args.temperature, top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
-            seed=args.seed, where=where, limit=args.limit, shard_size=args.shard_size,
-            base_url=args.base_url, concurrency=args.concurrency, reuse=args.reuse)
-        res = run(store, cfg, problems=key)
-    except (ConfigError, GenerationError) as e:
-        print(f"ctrl rollout: {e}", file=sys.stderr)
-        return 2
+    key, where = resolve_problems(store, args.problems)
+    if where and values.get("where"):
+        raise ConfigError("give the SQL filter once: --problems FILTER or --where FILTER")
+    cfg = cli_args.build_config(args, RolloutConfig, **({"where": where} if where else {}))
+    res = run(store, cfg, problems=key)
     print(f"{res.table} {res.key}: {res.rows} rows ({'cached' if res.cached else 'built'})")
     print(json.dumps(res.metrics, indent=1, sort_keys=True))
     return 0

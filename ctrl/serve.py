@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ctrl.config import ConfigError
+from ctrl.errors import UserError
 from ctrl.generation import GenerationError, SamplingParams, load_backend
 
 log = logging.getLogger("ctrl.serve")
@@ -112,14 +113,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto")
 
     def func(args) -> int:
-        import sys
-
         try:
             server = make_server(args.model, args.host, args.port, args.served_name,
                                  device=args.device)
-        except (GenerationError, OSError) as e:
-            print(f"ctrl serve: {e}", file=sys.stderr)
-            return 2
+        except OSError as e:  # the port is taken, the host is not ours: exit 2 like a bad option
+            raise UserError(f"cannot listen on {args.host}:{args.port}: {e}") from None
         host, port = server.server_address[:2]
         # One machine-readable line so scripts and tests can find the port.
         print(f"serving {args.served_name or args.model} on http://{host}:{port}/v1", flush=True)

@@ -28,16 +28,17 @@ from typing import Any, Sequence
 
 import pyarrow as pa
 
+from ctrl.fingerprint import code_version
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages
-from ctrl.critique import fingerprint, resolve_model
-from ctrl.stage import StageResult, materialize
-from storage import artifact_key
+from ctrl.critique import fingerprint
+from ctrl.models import resolve as resolve_model
+from ctrl.stage import StageResult, materialize, training
 
 log = logging.getLogger("ctrl.sft")
-VERSION = "1"
-EXAMPLES_VERSION = "1"
+VERSION = code_version("1", __name__, "ctrl.critic_prompts")
+EXAMPLES_VERSION = VERSION
 
 _MSG = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 EXAMPLES_SCHEMA = pa.schema([
@@ -139,6 +140,14 @@ def build_examples(store: Any, *, critiques: str, problems: str, rollouts: str,
 def trainer_for(model_path: str, rows: list[dict], cfg: SFTConfig, out_dir: str,
                 callbacks: Sequence[Any] = ()) -> Any:
     """A TRL SFTTrainer over ``rows`` (prompt/completion messages), checkpointing in ``out_dir``."""
+    from ctrl.models import LOAD_LOCK
+
+    with LOAD_LOCK:  # transformers' lazy imports race when pipeline steps run in threads
+        return _trainer_for(model_path, rows, cfg, out_dir, callbacks)
+
+
+def _trainer_for(model_path: str, rows: list[dict], cfg: SFTConfig, out_dir: str,
+                 callbacks: Sequence[Any] = ()) -> Any:
     import torch
     import trl
     from datasets import Dataset
@@ -204,9 +213,9 @@ def train(model_path: str, rows: list[dict], cfg: SFTConfig, staging: str,
     """Train (resuming from the newest checkpoint in ``staging``), save the model into
     ``staging`` with ``loss.png``; returns what goes into the manifest."""
     if not rows:
-        raise ValueError("no SFT examples: every synthesized critique was dropped. Inspect "
-                         "`ctrl sql \"SELECT drop_reason, count(*) FROM critiques GROUP BY ALL\"`; "
-                         "use a stronger synthesizer, or synthesizer=template for smoke runs")
+        raise ConfigError("no SFT examples: every synthesized critique was dropped. Inspect "
+                             "`ctrl sql \"SELECT drop_reason, count(*) FROM critiques GROUP BY ALL\"`; "
+                             "use a stronger synthesizer, or synthesizer=template for smoke runs")
     ckpt_dir = os.path.join(staging, "checkpoints")
     resume = last_checkpoint(ckpt_dir)
     trainer = trainer_for(model_path, rows, cfg, ckpt_dir, callbacks)
@@ -215,8 +224,8 @@ def train(model_path: str, rows: list[dict], cfg: SFTConfig, staging: str,
         log.warning("sft: %d of %d examples have no critique token left within max_length=%d "
                     "and are skipped", len(rows) - kept, len(rows), cfg.max_length)
     if not kept:
-        raise ValueError(f"every SFT example's prompt fills max_length={cfg.max_length} tokens, "
-                         "so no critique token is left to learn; raise max_length")
+        raise ConfigError(f"every SFT example's prompt fills max_length={cfg.max_length} tokens, "
+                             "so no critique token is left to learn; raise max_length")
     resumed_step = int(resume.rsplit("-", 1)[1]) if resume else None
     if resume:
         log.info("sft: resuming from %s (step %d)", resume, resumed_step)
@@ -253,24 +262,24 @@ def run(store: Any, cfg: SFTConfig, *, critiques: str, problems: str, rollouts: 
         inputs["resume_from"] = cfg.resume_from
     else:
         inputs["base_model"] = fingerprint(resolve_model(store, cfg.model))
-    key = artifact_key("sft", VERSION, to_dict(cfg), inputs)
-    if store.has_model(key):
-        m = store.read_model_manifest(key)
-        return StageResult("models", key, ex.rows, True, m, _metrics(m, ex.key))
-    base = resolve_model(store, cfg.resume_from or cfg.model)
-    if cfg.resume_from and not store.has_model(cfg.resume_from):
-        raise ConfigError(f"resume_from={cfg.resume_from!r} is not a complete model in "
-                          f"{store.root}; list them with `ctrl runs --table model`")
-    rows = store.read_table("sft_examples", ex.key).to_pylist()
-    info = train(base, rows, cfg, store.model_dir(key), callbacks)
-    # where the training critiques came from ("template" critiques are not model-written)
-    info["critique_sources"] = {src: sum(r["source_model"] == src for r in rows)
-                                for src in sorted({r["source_model"] for r in rows})}
-    m = store.commit_model(key, store.model_dir(key), stage="sft", config=to_dict(cfg),
-                           inputs=inputs | {"critiques": critiques}, code_version=VERSION,
-                           extra=info | {"base_model": cfg.resume_from or cfg.model,
-                                         "sft_examples": ex.key})
-    return StageResult("models", key, ex.rows, False, m, _metrics(m, ex.key))
+    # critiques: lineage only (sft_examples, a keyed input, already depends on them)
+    with training(store, stage="sft", version=VERSION, config=to_dict(cfg), inputs=inputs,
+                  lineage={"critiques": critiques}) as run:
+        if run.cached:
+            m = run.result.manifest
+            return StageResult("models", run.key, ex.rows, True, m, _metrics(m, ex.key))
+        base = resolve_model(store, cfg.resume_from or cfg.model)
+        if cfg.resume_from and not store.has_model(cfg.resume_from):
+            raise ConfigError(f"resume_from={cfg.resume_from!r} is not a complete model in "
+                              f"{store.root}; list them with `ctrl runs --table model`")
+        rows = store.read_table("sft_examples", ex.key).to_pylist()
+        info = train(base, rows, cfg, run.model_dir, callbacks)
+        # where the training critiques came from ("template" critiques are not model-written)
+        info["critique_sources"] = {src: sum(r["source_model"] == src for r in rows)
+                                    for src in sorted({r["source_model"] for r in rows})}
+        m = run.commit_model(extra=info | {"base_model": cfg.resume_from or cfg.model,
+                                           "sft_examples": ex.key}).manifest
+    return StageResult("models", run.key, ex.rows, False, m, _metrics(m, ex.key))
 
 
 def _metrics(m: dict, examples_key: str) -> dict[str, Any]:

@@ -9,12 +9,12 @@ the final report under ``<root>/reports/<run key>/`` (also a Prefect markdown ar
         --param overrides='{"rollout": {"samples": 4}}'
     prefect deployment run ctrl-retrain/retrain      # what the paused weekly schedule runs
 
-Steps (``ctrl.pipeline.STEPS``): ingest, rollout, execute, critique, revise, sft on the training
-split; eval-ingest, eval-rollout, eval-execute, base-eval (untrained critic), sft-eval on a
-held-out split. The flow only sequences: a step is a task of its stage module
-(``flows/<stage>.py``), or — for GPU steps when ``gpu_pool`` is given — a run of deployment
-``ctrl-<stage>/gpu`` on that pool, after which the local task call is a cache hit that reads
-the manifest. Parameters are typed (an unknown preset
+Steps (``ctrl.registry.STEPS``, a DAG): ingest, rollout, execute, critique, revise, sft on the
+training split; eval-ingest, eval-rollout, eval-execute, base-eval (untrained critic), sft-eval
+on a held-out split. ``until`` runs that step and its ancestors only; independent branches run
+at the same time. The flow only sequences: a step is a task of its stage (``flows/stage.py``),
+or — for GPU steps when ``gpu_pool`` is given — a run of deployment ``ctrl-<stage>/gpu`` on that
+pool, after which the local task call is a cache hit that reads the manifest. Parameters are typed (an unknown preset
 or stage is rejected by the server before a run is created) and then validated by
 ``ctrl.pipeline.plan`` (unknown config fields or bad values fail the run with the valid choices).
 """
@@ -25,66 +25,40 @@ from typing import Any, Literal, Optional
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.deployments import run_deployment
 
-from ctrl import pipeline
+from ctrl import pipeline, registry
 from ctrl.config import ConfigError
 from ctrl.presets import names
 from flows.artifacts import publish_report
-from flows.critique import critique_task
-from flows.evaluate import evaluate_task
-from flows.execute import execute_task
-from flows.ingest import ingest_task
-from flows.revise import revise_task
-from flows.rollout import rollout_task
-from flows.sft import sft_task
+from flows.stage import TASKS, gpu_deployment  # noqa: F401 - gpu_deployment: re-exported
 from storage import Store
 
 PresetName = Literal[tuple(names())]  # type: ignore[valid-type]
-StageName = Literal[tuple(pipeline.STEP_NAMES)]  # type: ignore[valid-type]
-TASKS = {"ingest": ingest_task, "rollout": rollout_task, "execute": execute_task,
-         "critique": critique_task, "revise": revise_task, "sft": sft_task,
-         "evaluate": evaluate_task}  # by Step.stage
+StageName = Literal[tuple(registry.STEP_NAMES)]  # type: ignore[valid-type]
 
 
-def gpu_deployment(stage: str) -> str:
-    """The deployment that runs a GPU stage on the gpu work pool (see flows/deploy.py)."""
-    return f"ctrl-{stage}/gpu"
-
-
-@task(name="report", cache_policy=NONE)
+@task(name="report", cache_policy=NONE, task_run_name="report")
 def report_task(home: Optional[str], p: pipeline.Plan, keys: dict[str, str]) -> str:
     from ctrl import report
 
     store = Store(home)
     run_key = pipeline.run_key(p, keys)
     path = report.write(store, run_key, p, keys)
-    publish_report(report.read(store, path), run_key)
+    publish_report(report.read(store, run_key), run_key)
     return path
 
 
 def run_stages(p: pipeline.Plan, home: Optional[str], gpu_pool: Optional[str]) -> dict[str, Any]:
-    """Run the plan's stages in order; returns stage -> summary (table, key, rows, cached)."""
-    log = get_run_logger()
-    keys: dict[str, str] = {}
-    out: dict[str, Any] = {}
+    """Submit every step of the plan as a task once the steps it reads are submitted; Prefect
+    starts each when its inputs are done, so independent branches (the evaluation side beside
+    training) run at the same time. Returns step -> summary (table, key, rows, cached)."""
     configs = p.configs()
-    for s, _ in p.steps:
-        config = configs[s.name]
-        inputs = {d: keys[d] for d in s.inputs.values() if not d.startswith("=")}
-        if s.gpu and gpu_pool:
-            log.info("%s: running on work pool %r via %s", s.name, gpu_pool,
-                     gpu_deployment(s.stage))
-            fr = run_deployment(gpu_deployment(s.stage), timeout=None, as_subflow=True,
-                                parameters={"step": s.name, "home": home, "config": config,
-                                            "keys": inputs})
-            if not fr.state or not fr.state.is_completed():
-                raise RuntimeError(
-                    f"stage {s.name}: GPU flow run {fr.name} ended {fr.state and fr.state.name}; "
-                    f"see its logs, then re-run this pipeline to resume from finished shards")
-        out[s.name] = TASKS[s.stage](s.name, home, config, inputs)
-        keys[s.name] = out[s.name]["key"]
-    return out
+    futures: dict[str, Any] = {n: {"key": k} for n, k in p.given.items()}
+    for s, _ in p.steps:  # plan order is topological
+        upstream = {d: futures[d] for d in s.deps}
+        futures[s.name] = TASKS[s.stage.name].submit(s.name, home, configs[s.name], upstream,
+                                                      gpu_pool)
+    return {s.name: futures[s.name].result() for s, _ in p.steps}
 
 
 def _plan(preset: str, until: str, overrides: Optional[dict[str, dict[str, Any]]]
@@ -96,14 +70,14 @@ def _plan(preset: str, until: str, overrides: Optional[dict[str, dict[str, Any]]
 
 
 @flow(name="ctrl", validate_parameters=True)
-def ctrl(preset: PresetName = "default", until: StageName = pipeline.STEPS[-1].name,
+def ctrl(preset: PresetName = "default", until: Optional[StageName] = None,
          overrides: Optional[dict[str, dict[str, Any]]] = None, home: Optional[str] = None,
          gpu_pool: Optional[str] = None, report: bool = True) -> dict[str, Any]:
     """Run the pipeline up to ``until`` with ``preset`` and per-stage ``overrides``.
 
     Args:
         preset: a preset name from ctrl.presets (``tiny``, ``default``, ``gpu-7b``, ...).
-        until: the last stage to run.
+        until: run this step and the steps it depends on only (default: every step).
         overrides: stage -> {config field: value}, layered over the preset.
         home: the artifact root (local path or fsspec URL); default $CTRL_HOME or ./.ctrl.
         gpu_pool: a work pool for GPU stages; none runs them in this flow's process.
@@ -124,7 +98,7 @@ def ctrl(preset: PresetName = "default", until: StageName = pipeline.STEPS[-1].n
 @flow(name="ctrl-retrain", validate_parameters=True)
 def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[str, Any]]] = None,
             home: Optional[str] = None, gpu_pool: Optional[str] = None,
-            until: StageName = pipeline.STEPS[-1].name) -> dict[str, Any]:
+            until: StageName = registry.STEP_NAMES[-1]) -> dict[str, Any]:
     """Retrain the critic on new data, continuing from the newest SFT checkpoint.
 
     Ingest re-reads the sources (new or changed data gives new keys; unchanged data is a cache
@@ -134,14 +108,16 @@ def retrain(preset: PresetName = "default", overrides: Optional[dict[str, dict[s
     Every run's artifacts are rows of the ``runs`` view (compare them in SQL).
     """
     log = get_run_logger()
-    if pipeline.STEP_NAMES.index(until) < pipeline.STEP_NAMES.index("sft"):
-        raise ConfigError(f"retrain: until={until!r} stops before sft; use sft or a later stage "
-                          f"of {pipeline.STEP_NAMES}")
-    data = run_stages(_plan(preset, "critique", overrides), home, gpu_pool)
-    newest, needed = pipeline.retrain_needed(Store(home), data["critique"]["key"])
+    train = registry.step(registry.TRAIN_STEP)
+    if until != train.name and train.name not in registry.ancestors(until):
+        raise ConfigError(f"retrain: until={until!r} does not train ({train.name}); use "
+                          f"{train.name} or a step after it")
+    data_step = train.inputs["critiques"]  # what the critic learns from
+    data = run_stages(_plan(preset, data_step, overrides), home, gpu_pool)
+    newest, needed = pipeline.retrain_needed(Store(home), data[data_step]["key"])
     if not needed:
         log.info("retrain: no new problems or rollouts since model %s (critiques %s); "
-                 "nothing to train", newest, data["critique"]["key"])
+                 "nothing to train", newest, data[data_step]["key"])
         return {**data, "retrained": False, "resume_from": newest}
     log.info("retrain: sft resumes from %s", newest or "the base model (no checkpoint yet)")
     out = ctrl(preset=preset, until=until, overrides=pipeline.with_resume(Store(home), overrides),

@@ -21,17 +21,21 @@ from typing import Any, Iterable
 import duckdb
 
 from storage.fsutil import Root
+from storage.keys import IDENT_RE
 
 CATALOG = "catalog.duckdb"
 FILE_COL = "__ctrl_file"
-# The command that creates each contract table, for "no artifacts yet" errors.
-PRODUCERS = {
-    "problems": "ctrl ingest", "rollouts": "ctrl rollout", "executions": "ctrl execute",
-    "critiques": "ctrl synthesize", "revisions": "ctrl revise", "sft_examples": "ctrl sft",
-    "grpo_steps": "the grpo stage (ctrl run)", "rlef_turns": "the rlef stage (ctrl run)",
-    "eval_results": "ctrl eval", "quarantine": "ctrl ingest",
-}
-IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Table -> the command that creates it, for "no artifacts yet" errors. Storage knows nothing of
+# the commands of the code above it: that code registers them (ctrl.registry does, at import).
+PRODUCERS: dict[str, str] = {}
+
+
+def register_producers(producers: dict[str, str]) -> None:
+    """Tell the catalog which command creates each table (shown when a query names a table
+    that has no artifacts yet)."""
+    PRODUCERS.update(producers)
+
+
 RUNS_COLS = [("artifact", "VARCHAR"), ("table", "VARCHAR"), ("table_name", "VARCHAR"),
              ("stage", "VARCHAR"), ("inputs", "JSON"), ("config", "JSON"),
              ("code_version", "VARCHAR"), ("rows", "BIGINT"), ("shards", "INTEGER"),

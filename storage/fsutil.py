@@ -76,6 +76,16 @@ class Root:
         self.fs.invalidate_cache()
         return sorted(self.fs.glob(pattern))
 
+    def remove(self, path: str) -> None:
+        """Delete a file (no error when it is already gone)."""
+        try:
+            if self.local:
+                os.remove(path)
+            else:
+                self.fs.rm(path)
+        except FileNotFoundError:
+            return
+
     def read_bytes(self, path: str) -> bytes:
         if self.local:
             with open(path, "rb") as f:

@@ -9,9 +9,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Any
 
 KEY_LENGTH = 16
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # table names (they are DuckDB view names)
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # artifact keys (directory names)
+
+
+def check_name(kind: str, value: str) -> None:
+    """Raise ValueError unless ``value`` is a valid ``kind`` ("table" or "key") name."""
+    pattern = IDENT_RE if kind == "table" else KEY_RE
+    if not isinstance(value, str) or not pattern.match(value):
+        raise ValueError(f"invalid {kind} name {value!r}: use letters, digits and '_'"
+                         + ("" if kind == "table" else " ('.', '-' allowed)"))
 
 
 def _plain(value: Any) -> Any:

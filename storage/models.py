@@ -15,16 +15,17 @@ import shutil
 from typing import Any
 
 from storage.errors import IncompleteArtifact
+from storage.keys import check_name
 from storage.writer import CORE_FIELDS, MANIFEST
+
+CHECKPOINT_DONE = "_complete"  # written last into a checkpoint directory: it is complete
 
 
 class ModelsMixin:
     """Model methods of ``Store`` (uses its ``_root``, ``_check``-ed keys and catalog hook)."""
 
     def _model_root(self, key: str) -> str:
-        from storage.store import _check
-
-        _check("key", key)
+        check_name("key", key)
         return self._root.join("models", key)
 
     def model_dir(self, key: str) -> str:
@@ -36,6 +37,45 @@ class ModelsMixin:
             path = self._cache_dir("staging", key)
         os.makedirs(path, exist_ok=True)
         return path
+
+    # ---- training checkpoints (local staging, deleted when the model is committed) ----------
+    def _checkpoints_root(self, key: str) -> str:
+        self._model_root(key)
+        if self._root.local:
+            return self._root.join("staging", "checkpoints", key)
+        return self._cache_dir("checkpoints", key)
+
+    def checkpoint_dir(self, key: str, step: int) -> str:
+        """A local directory to save the checkpoint of ``step`` into (created empty-ok)."""
+        if not isinstance(step, int) or step < 0:
+            raise ValueError(f"checkpoint step must be an int >= 0, got {step!r}")
+        path = os.path.join(self._checkpoints_root(key), f"step-{step:08d}")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def mark_checkpoint(self, key: str, step: int) -> None:
+        """Declare the checkpoint of ``step`` complete: its marker file is written last."""
+        path = self.checkpoint_dir(key, step)
+        marker = {"step": step,
+                  "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")}
+        tmp = os.path.join(path, f".{CHECKPOINT_DONE}.part")
+        with open(tmp, "w") as f:
+            json.dump(marker, f)
+        os.replace(tmp, os.path.join(path, CHECKPOINT_DONE))
+
+    def checkpoints(self, key: str) -> list[int]:
+        """Steps of ``key`` whose checkpoint is complete (marker present), ascending."""
+        root = self._checkpoints_root(key)
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n[5:]) for n in names if n.startswith("step-") and n[5:].isdigit()
+                      and os.path.exists(os.path.join(root, n, CHECKPOINT_DONE)))
+
+    def drop_checkpoints(self, key: str) -> None:
+        """Delete every checkpoint of ``key`` (after its model is committed)."""
+        shutil.rmtree(self._checkpoints_root(key), ignore_errors=True)
 
     def has_model(self, key: str) -> bool:
         return self._root.exists(self._manifest_path(self._model_root(key)))

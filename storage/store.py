@@ -29,24 +29,17 @@ import pyarrow.parquet as pq
 
 from storage import catalog
 from storage.errors import ArtifactNotFound, IncompleteArtifact, QueryError
-from storage.fsutil import Root
+from storage.fsutil import Root, is_temp
+from storage.keys import check_name as _check
 from storage.models import ModelsMixin
-from storage.writer import MANIFEST, TableWriter
+from storage.writer import MANIFEST, SHARD_RE, TableWriter
 
 log = logging.getLogger("storage")
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def default_root() -> str:
     """``$CTRL_HOME`` or ``./.ctrl``."""
     return os.environ.get("CTRL_HOME") or ".ctrl"
-
-
-def _check(kind: str, value: str) -> None:
-    pattern = catalog.IDENT_RE if kind == "table" else KEY_RE
-    if not isinstance(value, str) or not pattern.match(value):
-        raise ValueError(f"invalid {kind} name {value!r}: use letters, digits and '_'"
-                         + ("" if kind == "table" else " ('.', '-' allowed)"))
 
 
 class Store(ModelsMixin):
@@ -151,6 +144,56 @@ class Store(ModelsMixin):
         """The key of the newest complete artifact of ``table`` (None if there is none)."""
         ms = self.manifests(table)
         return ms[-1]["key"] if ms else None
+
+    # ---- files beside an artifact (reports, plots) -----------------------------------------
+    def _file_path(self, kind: str, key: str, name: str, directory_ok: bool = False) -> str:
+        if kind == "model":
+            base = self._model_root(key)
+        elif kind == "report":  # a pipeline run's report: <root>/reports/<run key>/
+            _check("key", key)
+            base = self._root.join("reports", key)
+        else:
+            base = self.table_dir(kind, key)
+        parts = name.split("/") if name else []
+        bad = ((not name and not directory_ok) or "\\" in name or name.startswith("/")
+               or any(p in ("", ".", "..") or is_temp(p) for p in parts)
+               or (parts and (parts[0] == MANIFEST or SHARD_RE.match(parts[0]))))
+        if bad:
+            raise ValueError(f"invalid file name {name!r} for {kind}/{key}: use a relative "
+                             "'/'-separated name such as 'report/report.md' (not the manifest "
+                             "or a part-NNNNN.parquet shard name)")
+        for part in parts:
+            base = self._root.sub(base, part)
+        return base
+
+    def write_file(self, kind: str, key: str, name: str, data: bytes) -> str:
+        """Write ``name`` (e.g. ``"report/report.md"``) atomically into an artifact's directory.
+
+        Args:
+            kind: the table name, ``"model"``, or ``"report"`` (a pipeline run's report,
+                under ``<root>/reports/<run key>/``).
+            key: the artifact key (the artifact need not be committed yet).
+            name: a relative '/'-separated file name.
+            data: the file's bytes.
+
+        Returns:
+            The file's URI (as ``file_uri`` gives it).
+        """
+        path = self._file_path(kind, key, name)
+        self._root.write_bytes_atomic(path, bytes(data))
+        return self.uri(path)
+
+    def read_file(self, kind: str, key: str, name: str) -> bytes:
+        """The bytes of a file written with ``write_file``."""
+        path = self._file_path(kind, key, name)
+        if not self._root.exists(path):
+            raise ArtifactNotFound(f"no file {name!r} in {kind}/{key} under {self.root}; run "
+                                   "the stage that writes it")
+        return self._root.read_bytes(path)
+
+    def file_uri(self, kind: str, key: str, name: str = "") -> str:
+        """Where ``name`` lives in an artifact's directory (the directory itself for "")."""
+        return self.uri(self._file_path(kind, key, name, directory_ok=True))
 
     # ---- catalog ------------------------------------------------------------------------
     @property

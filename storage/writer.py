@@ -94,6 +94,23 @@ class TableWriter:
         """Indices of shards already complete on disk (from this or an earlier, crashed run)."""
         return set(self._shard_files())
 
+    def read_shard(self, index: int, columns: list[str] | None = None) -> pa.Table:
+        """A finished shard (of this run or an earlier, crashed one) as an Arrow table."""
+        path = self.root.join("tables", self.table, self.key, shard_name(index))
+        return pq.read_table(pa.BufferReader(self.root.read_bytes(path)), columns=columns)
+
+    def drop_shards(self, start: int) -> list[int]:
+        """Delete finished shards with index >= ``start`` (steps a resumed trainer redoes).
+
+        Returns:
+            The deleted indices.
+        """
+        gone = sorted(i for i in self._shard_files() if i >= start)
+        for i in gone:
+            self.root.remove(self.root.join("tables", self.table, self.key, shard_name(i)))
+            self._written.pop(i, None)
+        return gone
+
     def write_shard(self, index: int, rows: Any, schema: pa.Schema | None = None) -> int:
         """Write shard ``index`` atomically; returns its row count.
 

@@ -93,6 +93,8 @@ def test_catalog_rebuilt_after_deletion_and_when_stale(two):
 
 
 def test_missing_view_and_bad_sql_errors(two):
+    import ctrl.registry  # noqa: F401 - registers which ctrl command creates each table
+
     with pytest.raises(QueryError, match=r"no artifacts of table executions yet — run `ctrl execute`"):
         two.sql("SELECT * FROM executions")
     with pytest.raises(QueryError, match="did you mean rollouts"):

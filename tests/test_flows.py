@@ -132,3 +132,41 @@ def test_retrain_continues_from_the_newest_checkpoint_and_skips_without_new_data
     assert m["config"]["resume_from"] == first["sft"]["key"]
     runs = Store(home).sql("SELECT artifact FROM models ORDER BY created_at").column(0).to_pylist()
     assert runs == [first["sft"]["key"], grown["sft"]["key"]]  # both comparable in SQL
+
+
+def test_independent_branches_do_not_wait_on_each_other_in_the_flow(prefect_server, tmp_path):
+    """The evaluation branch depends on nothing of the training branch: its task runs have no
+    upstream edge into it (Prefect starts them at once), while each step waits on its inputs;
+    task runs are named after their steps."""
+    from prefect import flow
+
+    from flows.pipeline import run_stages
+
+    fast = {"rollout": {"variant": "reference"}, "eval-rollout": {"variant": "reference"}}
+    full = pipeline.plan("tiny", None, fast)
+    keep = {"ingest", "rollout", "eval-ingest", "eval-rollout"}
+    p = pipeline.Plan("tiny", "custom", [(s, c) for s, c in full.steps if s.name in keep],
+                      full.sources)
+
+    @flow(name="ctrl-branches-test")
+    def two_branches():
+        from prefect.runtime import flow_run
+
+        return run_stages(p, str(tmp_path / "root"), None), flow_run.id
+
+    out, run_id = two_branches()
+    assert set(out) == keep
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    by_name = {r.name: r for r in runs}
+    assert keep <= set(by_name), sorted(by_name)
+
+    def upstream(name):
+        return {by_name[n].id for n in by_name for inp in by_name[name].task_inputs.values()
+                for ref in inp if getattr(ref, "id", None) == by_name[n].id}
+
+    assert upstream("rollout") == {by_name["ingest"].id}
+    assert upstream("eval-rollout") == {by_name["eval-ingest"].id}
+    assert upstream("eval-ingest") == set()  # never waits for the training side

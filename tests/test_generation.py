@@ -159,3 +159,24 @@ def test_vllm_backend_same_interface():
     assert [len(o) for o in out] == [2, 2]
     assert all(c.finish_reason in ("stop", "length") and c.n_tokens > 0 for o in out for c in o)
     assert be.generate(PROMPTS, SamplingParams(n=2, max_new_tokens=16, seed=1)) == out
+
+
+def test_batched_rows_keep_each_prompts_samples(tf):
+    """All samples of many prompts share padded batches; a prompt's samples are the same as when
+    it is generated alone, whatever the batch size."""
+    prompts = PROMPTS + [[{"role": "user", "content": f"Write `f{i}(x)` returning x * {i}."}]
+                         for i in range(5)]
+    p = SamplingParams(n=3, temperature=0.9, top_p=0.95, repetition_penalty=1.1,
+                       max_new_tokens=20, seed=11)
+    together = tf.generate(prompts, p)
+    size = tf.batch_size
+    try:
+        tf.batch_size = 4
+        small = tf.generate(prompts, p)
+    finally:
+        tf.batch_size = size
+    alone = [tf.generate([m], p)[0] for m in prompts[::3]]
+    assert [[c.text for c in cs] for cs in small] == [[c.text for c in cs] for cs in together]
+    assert [[c.text for c in cs] for cs in alone] == \
+        [[c.text for c in cs] for cs in together[::3]]
+    assert all(0 < c.n_tokens <= 20 for cs in together for c in cs)

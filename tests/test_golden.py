@@ -21,7 +21,7 @@ REL_TOL = {"sft_first_loss": 0.05, "sft_final_loss": 0.10}
 
 
 def smoke_numbers(store) -> dict[str, float]:
-    results = pipeline.run(store, pipeline.plan("tiny", "sft-eval",
+    results = pipeline.run(store, pipeline.plan("tiny", None,  # every step
                                                 {"rollout": {"variant": "reference"}}))
     out: dict[str, float] = {f"rows.{name}": r.rows for name, r in results.items()
                              if r.table != "model"}

@@ -23,11 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from ctrl.errors import UserError
+
 SPLIT_WORDS = ("train", "validation", "valid", "test", "dev")
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
 
 
-class SourceError(RuntimeError):
+class SourceError(UserError, RuntimeError):
     """The source cannot be read; the message is one line saying what to do."""
 
 
