@@ -159,10 +159,10 @@ def test_ctrl_sql_formats_via_real_cli(two):
 def test_ctrl_sql_bad_query_is_one_error_line(two, capsys):
     from ctrl.cli import main
 
-    assert main(["--home", two.root, "sql", "SELEC nonsense"]) == 1
+    assert main(["--home", two.root, "sql", "SELEC nonsense"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("ctrl sql: error:") and "syntax error" in err and "\n" not in err
-    assert main(["--home", two.root, "sql", "SELECT * FROM critiques"]) == 1
+    assert main(["--home", two.root, "sql", "SELECT * FROM critiques"]) == 2
     assert "no artifacts of table critiques yet" in capsys.readouterr().err
 
 
@@ -196,7 +196,7 @@ def test_empty_store_queries(tmp_path, monkeypatch, capsys):
     store = Store()  # default root ./.ctrl
     assert store.root == str(tmp_path / ".ctrl")
     assert store.sql("SELECT count(*) AS n FROM runs").to_pylist() == [{"n": 0}]
-    assert main(["sql", "SELECT * FROM problems"]) == 1
+    assert main(["sql", "SELECT * FROM problems"]) == 2
     assert "no artifacts of table problems yet — run `ctrl ingest`" in capsys.readouterr().err
 
 

@@ -111,7 +111,7 @@ def test_malformed_rows_are_quarantined_not_fatal(store, capsys, source, fmt, sp
 def test_all_rows_bad_exits_nonzero_and_records_them(store, capsys):
     rc, out, err = cli(capsys, "--source", str(DATA / "apps" / "all_bad.jsonl"),
                        "--format", "apps")
-    assert rc == 1 and "none of the 2 rows" in err
+    assert rc == 2 and "none of the 2 rows" in err
     reasons = store.sql("SELECT reason FROM quarantine ORDER BY row_index").to_pylist()
     assert [r["reason"].split(":")[0] for r in reasons] == [
         "field 'input_output' is not valid JSON", "field 'input_output' is missing or empty (no "
