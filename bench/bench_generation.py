@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 
+from ctrl.config import from_dict
 from ctrl.extract import has_nontrivial_function
 from ctrl.generation import model_fingerprint
 from ctrl.ingest import IngestConfig
@@ -81,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _bench(args: argparse.Namespace, store: Store) -> int:
     pkey = ingest(store, IngestConfig(source="mbpp", split="test")).key
-    cfg = RolloutConfig(model=args.model, samples=args.k, temperature=args.temperature,
-                        max_new_tokens=args.max_new_tokens, limit=args.problems,
-                        shard_size=args.shard_size)
+    cfg = from_dict(RolloutConfig, {"generation.model": args.model, "samples": args.k,
+                                    "generation.temperature": args.temperature,
+                                    "generation.max_new_tokens": args.max_new_tokens,
+                                    "limit": args.problems, "shard_size": args.shard_size})
     t0 = time.monotonic()
     res = rollout(store, cfg, problems=pkey)
     wall = time.monotonic() - t0

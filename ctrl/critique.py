@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from ctrl.fingerprint import code_version
+from ctrl.generation import GenerationConfig, generation
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages, leaks_hint, template_critique
@@ -58,9 +59,8 @@ class CritiqueConfig:
 
     synthesizer: str = doc("'model' (the model below writes critiques) or 'template' "
                            "(deterministic critiques from the hint; CPU smoke runs only)", "model")
-    model: str = doc("synthesizing model: hub id, local path, store model key or 'default'",
-                     "default")
-    backend: str = doc("generation backend: transformers | vllm | openai", "transformers")
+    generation: GenerationConfig = generation("the synthesizing model and its sampling",
+                                              temperature=0.7, top_p=0.8, max_new_tokens=1024)
     samples_per_solution: int = doc("critiques sampled per solution", 1)
     keep_per: str = doc("keep at most one surviving critique per 'solution' or per 'problem', "
                         "or 'all' to keep every survivor", "solution")
@@ -68,11 +68,9 @@ class CritiqueConfig:
                                  "(0 < r < 1); 0 disables balancing", 0.5)
     test_set: str = doc("which executions make the hint: private | public | all (merged)",
                         "private")
-    temperature: float = doc("sampling temperature", 0.7)
-    top_p: float = doc("nucleus sampling", 0.8)
-    max_new_tokens: int = doc("critique length cap in tokens", 1024)
     max_solutions: int = doc("cap on solutions considered (0 = all), for smoke runs", 0)
-    seed: int = doc("seed for sampling, balancing and the failing case shown in hints", 0)
+    seed: int = doc("seed for balancing and the failing case shown in hints (sampling: "
+                    "generation.seed)", 0)
     shard_size: int = doc("problems per shard (resume unit)", 8)
 
     def __post_init__(self) -> None:
@@ -95,11 +93,8 @@ class CritiqueConfig:
 class CriticConfig:
     """A critic critiquing solutions from the hint-free prompt (evaluation, revision rounds)."""
 
-    model: str = doc("critic model: hub id, local path, store model key or 'default'", "default")
-    backend: str = doc("generation backend: transformers | vllm | openai", "transformers")
-    temperature: float = doc("sampling temperature (0 = greedy)", 0.0)
-    max_new_tokens: int = doc("critique length cap in tokens", 1024)
-    seed: int = doc("sampling seed", 0)
+    generation: GenerationConfig = generation("the critic model and its sampling (0 = greedy)",
+                                              temperature=0.0, max_new_tokens=1024)
     shard_size: int = doc("rollouts per shard (resume unit)", 16)
 
 
@@ -198,7 +193,7 @@ def _synthesize_shard(groups: list[list[dict]], *, cfg: CritiqueConfig, probs: d
                       execs: dict, left_out: set[str], handle: Any) -> list[dict]:
     from ctrl.feedback import ctrl_hint
 
-    label = "template" if cfg.synthesizer == "template" else cfg.model
+    label = "template" if cfg.synthesizer == "template" else cfg.generation.model
     out: list[dict] = []
     todo: list[tuple[dict, str, str, bool, list[dict]]] = []
     for r in (r for g in groups for r in g):
@@ -254,11 +249,12 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
               and execs[r["rollout_id"]].get("status") != "sandbox_error"]
     left_out = balance(usable, {r["rollout_id"]: bool(execs[r["rollout_id"]]["passed"])
                                 for r in usable}, cfg.balance_correct, cfg.seed)
-    model = resolve(store, cfg.model) if cfg.synthesizer == "model" else "template"
+    model = resolve(store, cfg.generation.model) if cfg.synthesizer == "model" else "template"
     inputs = {"rollouts": rollouts, "executions": executions, "problems": problems}
     if cfg.synthesizer == "model":  # the weights, not just the name, key the output
         inputs["model"] = fingerprint(model)
-    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend) \
+    handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
+                                            **cfg.generation.options()) \
         if cfg.synthesizer == "model" else None
 
     def counts() -> dict:
@@ -278,7 +274,7 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
 def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
               rollout_ids: list[str] | None = None,
               pool: ModelPool | None = None) -> StageResult:
-    """Critiques of ``rollouts`` by the critic ``cfg.model`` from the hint-free prompt.
+    """Critiques of ``rollouts`` by the critic ``cfg.generation.model`` from the hint-free prompt.
 
     Args:
         rollout_ids: restrict to these rollouts (e.g. one revision round's survivors).
@@ -289,13 +285,14 @@ def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
         wanted = set(rollout_ids)
         rows = [r for r in rows if r["rollout_id"] in wanted]
     rows = sorted(rows, key=lambda r: r["rollout_id"])
-    model = resolve(store, cfg.model)
-    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend)
+    model = resolve(store, cfg.generation.model)
+    handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
+                                            **cfg.generation.options())
 
     def shard(chunk: list[dict]) -> list[dict]:
         prompts = [critique_messages(probs[r["problem_id"]], r) for r in chunk]
         texts = generate_texts(handle, prompts, sampling(cfg))
-        return [_row(r, 0, model=cfg.model, origin="critic", seed=cfg.seed, prompt=p,
+        return [_row(r, 0, model=cfg.generation.model, origin="critic", seed=cfg.generation.seed, prompt=p,
                      critique=t[0], judgment=parse_judgment(t[0]))
                 for r, p, t in zip(chunk, prompts, texts)]
 

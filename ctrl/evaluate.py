@@ -27,6 +27,8 @@ Run: ``ctrl eval --critic self`` or ``ctrl eval --critic <sft model key>``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from ctrl.fingerprint import code_version
+from ctrl.generation import GenerationConfig, generation
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs
@@ -64,12 +67,11 @@ ORDER = ["pass1_before", "pass1_after", "delta_up", "delta_down", "accuracy", "f
 class EvalConfig:
     """Critique → revision evaluation of one critic on one benchmark split."""
 
-    generator: str = doc("the generator that revises (the rollouts' model): hub id, path, "
-                         "store key or 'default'", "default")
-    backend: str = doc("generation backend for critic and generator", "transformers")
+    generation: GenerationConfig = generation(
+        "the generator that revises (model: the rollouts' model) and the sampling of critic and "
+        "reviser (0 = greedy); a trained critic runs with the same settings",
+        temperature=0.0, max_new_tokens=1024)
     benchmark: str = doc("benchmark label; '' = '<source>/<split>' of the problems", "")
-    max_new_tokens: int = doc("length cap for critiques and revisions", 1024)
-    temperature: float = doc("sampling temperature of critic and reviser (0 = greedy)", 0.0)
     test_set: str = doc("tests that decide pass/fail: private | public", "private")
     n_resamples: int = doc("bootstrap resamples over problems (0 = no intervals)", 1000)
     ci_level: float = doc("central coverage of the bootstrap intervals", 0.95)
@@ -77,7 +79,7 @@ class EvalConfig:
     rounds: int = doc("critique -> revision rounds (test-time scaling; paper: up to 8)", 1)
     stop_on_correct: bool = doc("keep a solution once the critic judges it Correct (the "
                                 "paper) instead of revising it anyway (its released code)", False)
-    seed: int = doc("seed for sampling and the bootstrap", 0)
+    seed: int = doc("seed of the bootstrap (sampling: generation.seed)", 0)
     shard_size: int = doc("rollouts per critique/revision shard", 16)
 
     def __post_init__(self) -> None:
@@ -127,13 +129,11 @@ def revision_rollouts(store: Any, *, rollouts: str, critiques: str, revisions: s
 def _rounds(store: Any, cfg: EvalConfig, critic: str, *, problems: str, rollouts: str,
             before: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Critique -> revision rounds: (judgments per round, passed per round, artifact keys)."""
-    model = cfg.generator if critic == "self" else critic
-    ccfg = CriticConfig(model=model, backend=cfg.backend, temperature=cfg.temperature,
-                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
+    model = cfg.generation.model if critic == "self" else critic
+    ccfg = CriticConfig(generation=dataclasses.replace(cfg.generation, model=model),
                         shard_size=cfg.shard_size)
-    rcfg = ReviseConfig(model=cfg.generator, backend=cfg.backend, temperature=cfg.temperature,
-                        max_new_tokens=cfg.max_new_tokens, test_set=cfg.test_set,
-                        isolation=cfg.isolation, seed=cfg.seed, shard_size=cfg.shard_size)
+    rcfg = ReviseConfig(generation=cfg.generation, test_set=cfg.test_set,
+                        isolation=cfg.isolation, shard_size=cfg.shard_size)
     judgments, passed, keys = [], [], {"critiques": [], "revisions": []}
     current, now = rollouts, dict(before)
     pool = ModelPool(store)  # critic and generator handles stay loaded across rounds
@@ -209,9 +209,9 @@ def result_rows(cols: dict[str, Any], info: dict[str, Any], cfg: EvalConfig,
     stats = bootstrap(info["groups"], cols, _stat, n_resamples=cfg.n_resamples, seed=cfg.seed,
                       level=cfg.ci_level)
     label = critic_label(critic)
-    model = cfg.generator if critic == "self" else label
+    model = cfg.generation.model if critic == "self" else label
     names = [m for m in ORDER if m in stats] + sorted(m for m in stats if m not in ORDER)
-    return [dict(benchmark=info["benchmark"], generator=cfg.generator, critic=label,
+    return [dict(benchmark=info["benchmark"], generator=cfg.generation.model, critic=label,
                  critic_model=model, metric=m, value=stats[m][0], ci_low=stats[m][1],
                  ci_high=stats[m][2], n=len(info["groups"]))
             for m in names]
@@ -225,8 +225,8 @@ def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions
     inputs = {"problems": problems, "rollouts": rollouts, "executions": executions,
               "critic": critic_label(critic)}
     if inputs["critic"] != "none":  # the weights, not just the names, key the results
-        inputs["generator_weights"] = fingerprint(resolve_model(store, cfg.generator))
-        critic_model = cfg.generator if critic == "self" else str(critic)
+        inputs["generator_weights"] = fingerprint(resolve_model(store, cfg.generation.model))
+        critic_model = cfg.generation.model if critic == "self" else str(critic)
         inputs["critic_weights"] = fingerprint(resolve_model(store, critic_model))
     conf = to_dict(cfg)
     state: dict[str, Any] = {}

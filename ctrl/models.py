@@ -63,10 +63,8 @@ def fingerprint(store: Any, model: str) -> str:
 
 
 def sampling(cfg: Any, n: int = 1) -> SamplingParams:
-    """SamplingParams from a stage config's temperature/top_p/max_new_tokens/seed fields."""
-    return SamplingParams(n=n, temperature=cfg.temperature, top_p=getattr(cfg, "top_p", 1.0),
-                          max_new_tokens=cfg.max_new_tokens, seed=cfg.seed,
-                          repetition_penalty=getattr(cfg, "repetition_penalty", 1.0))
+    """SamplingParams from a stage config's nested ``generation`` (ctrl.generation.GenerationConfig)."""
+    return cfg.generation.sampling(n)
 
 
 class Handle:

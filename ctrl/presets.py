@@ -26,14 +26,15 @@ from ctrl.config import ConfigError
 
 # The CTRL paper's Stage I settings (docs: /work/shared/reference/papers.md, "Stage I"),
 # from ctrl.generation.PAPER_SAMPLING when it is importable.
-PAPER_SAMPLING = {"samples": 4, "temperature": 0.7, "top_p": 0.8, "repetition_penalty": 1.05,
-                  "max_new_tokens": 1024}
+PAPER_SAMPLING = {"samples": 4, "generation.temperature": 0.7, "generation.top_p": 0.8,
+                  "generation.repetition_penalty": 1.05, "generation.max_new_tokens": 1024}
 try:
     from ctrl.generation import PAPER_SAMPLING as _SP
 
-    PAPER_SAMPLING = {"samples": _SP.n, "temperature": _SP.temperature, "top_p": _SP.top_p,
-                      "repetition_penalty": _SP.repetition_penalty,
-                      "max_new_tokens": _SP.max_new_tokens}
+    PAPER_SAMPLING = {"samples": _SP.n, "generation.temperature": _SP.temperature,
+                      "generation.top_p": _SP.top_p,
+                      "generation.repetition_penalty": _SP.repetition_penalty,
+                      "generation.max_new_tokens": _SP.max_new_tokens}
 except ImportError:
     pass
 PAPER_SFT = {"learning_rate": 2e-5, "lr_scheduler": "cosine", "batch_size": 256,
@@ -57,42 +58,42 @@ def _gpu(size: str) -> dict[str, dict[str, Any]]:
     model = _qwen(size)
     return {
         "ingest": {"source": "mbpp", "split": "train"},
-        "rollout": {"model": model, "backend": "vllm", **PAPER_SAMPLING},
-        "critique": {"model": model, "backend": "vllm"},
-        "revise": {"model": model, "backend": "vllm"},
+        "rollout": {"generation.model": model, "generation.backend": "vllm", **PAPER_SAMPLING},
+        "critique": {"generation.model": model, "generation.backend": "vllm"},
+        "revise": {"generation.model": model, "generation.backend": "vllm"},
         "sft": {"model": model, **PAPER_SFT},
         "eval-ingest": {"source": "mbpp", "split": "test"},
-        "eval-rollout": {"model": model, "backend": "vllm", **PAPER_SAMPLING},
-        "base-eval": {"generator": model, "backend": "vllm"},
-        "sft-eval": {"generator": model, "backend": "vllm"},
+        "eval-rollout": {"generation.model": model, "generation.backend": "vllm", **PAPER_SAMPLING},
+        "base-eval": {"generation.model": model, "generation.backend": "vllm"},
+        "sft-eval": {"generation.model": model, "generation.backend": "vllm"},
     }
 
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "ingest": {"source": "mbpp", "split": "train", "limit": 3},
-        "rollout": {"samples": 1, "max_new_tokens": 16},
+        "rollout": {"samples": 1, "generation.max_new_tokens": 16},
         "critique": {"synthesizer": "template", "shard_size": 1},
-        "revise": {"max_new_tokens": 16},
+        "revise": {"generation.max_new_tokens": 16},
         "sft": {"max_steps": 2},
         "eval-ingest": {"source": "mbpp", "split": "test", "limit": 3},
-        "eval-rollout": {"samples": 1, "max_new_tokens": 16},
-        "base-eval": {"max_new_tokens": 16, "n_resamples": 50},
-        "sft-eval": {"max_new_tokens": 16, "n_resamples": 50},
+        "eval-rollout": {"samples": 1, "generation.max_new_tokens": 16},
+        "base-eval": {"generation.max_new_tokens": 16, "n_resamples": 50},
+        "sft-eval": {"generation.max_new_tokens": 16, "n_resamples": 50},
     },
     "default": {
         "ingest": {"source": "mbpp", "split": "train", "limit": 8},
-        "rollout": {"samples": 2, "max_new_tokens": 64},
+        "rollout": {"samples": 2, "generation.max_new_tokens": 64},
         "critique": {"synthesizer": "template"},
-        "revise": {"max_new_tokens": 64},
+        "revise": {"generation.max_new_tokens": 64},
         # A 4M-parameter model needs a large learning rate and some steps to pick up the
         # three-part critique format; 1024 tokens fit the longest prompt + critique here.
         "sft": {"max_steps": 40, "learning_rate": 1e-3, "batch_size": 4, "max_length": 1024},
         "eval-ingest": {"source": "mbpp", "split": "test", "limit": 6},
-        "eval-rollout": {"samples": 1, "max_new_tokens": 64},
+        "eval-rollout": {"samples": 1, "generation.max_new_tokens": 64},
         # template-style critiques run ~105-120 tokens: fewer never reach the judgment line
-        "base-eval": {"max_new_tokens": 160, "n_resamples": 200},
-        "sft-eval": {"max_new_tokens": 160, "n_resamples": 200},
+        "base-eval": {"generation.max_new_tokens": 160, "n_resamples": 200},
+        "sft-eval": {"generation.max_new_tokens": 160, "n_resamples": 200},
     },
     "gpu-1.5b": _gpu("1.5b"),
     "gpu-7b": _gpu("7b"),

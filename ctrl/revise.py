@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from ctrl.fingerprint import code_version
+from ctrl.generation import GenerationConfig, generation
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critique import fingerprint, load_inputs
@@ -49,23 +50,20 @@ SCHEMA = pa.schema([
 class ReviseConfig:
     """Revision of solutions by the frozen generator (CTRL: greedy, <= 1024 tokens)."""
 
-    model: str = doc("generator model: hub id, local path, store model key or 'default'",
-                     "default")
-    backend: str = doc("generation backend: transformers | vllm | openai", "transformers")
-    temperature: float = doc("sampling temperature (0 = greedy, as in the paper)", 0.0)
-    max_new_tokens: int = doc("revision length cap in tokens", 1024)
+    generation: GenerationConfig = generation("the frozen generator and its sampling (0 = greedy, "
+                                              "as in the paper)", temperature=0.0,
+                                              max_new_tokens=1024)
     include_dropped: bool = doc("also revise with critiques the synthesis filters dropped", False)
     test_set: str = doc("tests that score the revision: private | public", "private")
     isolation: str = doc("sandbox isolation: auto | firejail | none", "auto")
     workers: int = doc("parallel sandbox processes (0 = the sandbox's default)", 0)
-    seed: int = doc("sampling seed", 0)
     shard_size: int = doc("critiques per shard (resume unit)", 16)
 
     def __post_init__(self) -> None:
         if self.test_set not in ("private", "public"):
             raise ConfigError(f"test_set={self.test_set!r}: use private or public")
-        if self.temperature < 0 or self.max_new_tokens < 1 or self.shard_size < 1:
-            raise ConfigError("temperature must be >= 0, max_new_tokens and shard_size >= 1")
+        if self.shard_size < 1:  # generation validates its own fields
+            raise ConfigError(f"shard_size={self.shard_size}: must be >= 1")
 
 
 def judge_codes(items: list[dict], problems: dict, cfg: ReviseConfig) -> list[dict]:
@@ -91,7 +89,7 @@ def revise_rows(todo: Sequence[tuple[dict, dict, str]], problems: dict, cfg: Rev
         e = v.execution
         out.append(dict(revision_id=v.case.revision_id, critique_id=c["critique_id"],
                         rollout_id=r["rollout_id"], problem_id=r["problem_id"], round=round_,
-                        model=cfg.model, prompt=v.prompt, completion=v.completion, code=v.code,
+                        model=cfg.generation.model, prompt=v.prompt, completion=v.completion, code=v.code,
                         code_found=v.code_found, passed=e["passed"], status=e["status"],
                         n_passed=e["n_passed"], n_cases=e["n_cases"]))
     return out
@@ -114,8 +112,9 @@ def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
                              f"rollouts {rollouts} (e.g. {unknown[:3]}); pass the rollouts key the "
                              "critiques were made from")
     crit.sort(key=lambda c: c["critique_id"])
-    model = resolve(store, cfg.model)
-    handle = (pool or ModelPool(store)).get(cfg.model, cfg.backend)
+    model = resolve(store, cfg.generation.model)
+    handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
+                                            **cfg.generation.options())
 
     def process(chunk: list[dict]) -> list[dict]:
         return revise_rows([(c, by_id[c["rollout_id"]], c["critique"]) for c in chunk],

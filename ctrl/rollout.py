@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from ctrl.fingerprint import code_version
+from ctrl.generation import GenerationConfig, generation
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.rollout_reuse import Reuse, candidates
 from ctrl.stage import StageResult, materialize
@@ -55,47 +56,28 @@ SCHEMA = pa.schema([
 class RolloutConfig:
     """Settings of the rollout stage (stored in the manifest; part of the key)."""
 
-    model: str = doc("generator: a directory, a Hugging Face name, a store model key, or "
-                     "'default'", "default")
-    backend: str = doc("transformers | vllm | openai", "transformers")
+    generation: GenerationConfig = generation("the generator and its sampling (seed: prompt seeds "
+                                              "are derived from it)", temperature=0.7)
     samples: int = doc("samples per problem (k)", 4)
-    temperature: float = doc("sampling temperature; 0 = greedy", 0.7)
-    top_p: float = doc("nucleus sampling mass", 1.0)
-    repetition_penalty: float = doc("repetition penalty; 1.0 disables it", 1.0)
-    max_new_tokens: int = doc("most new tokens per sample", 256)
-    seed: int = doc("base seed; prompt seeds are derived from it", 0)
     where: str = doc("SQL filter over the problems table, e.g. \"split = 'test'\"", "")
     limit: int = doc("first N problems (by problem_id) after the filter; 0 = all", 0)
     # 32 problems x samples fill the batched decoder (bench/bench_generation.py): smaller
     # shards pay each shard's slow tail
     shard_size: int = doc("problems per shard (the unit of resume)", 32)
-    base_url: str = doc("openai backend: endpoint, e.g. http://localhost:8000/v1", "")
     concurrency: int = doc("openai backend: parallel requests", 8)
     reuse: bool = doc("take a problem's samples from an earlier rollouts artifact with the same "
                       "model, sampling settings and prompt instead of generating them again; "
                       "never changes the rows (see ctrl.rollout_reuse)", True)
 
     def __post_init__(self) -> None:
-        if self.backend not in ("transformers", "vllm", "openai"):
-            raise ConfigError(f"backend={self.backend!r}: use transformers, vllm or openai")
-        if self.backend == "openai" and not self.base_url:
-            raise ConfigError("backend='openai' needs base_url (e.g. --base-url "
-                              "http://localhost:8000/v1; start one with `ctrl serve`)")
-        if self.backend != "openai" and self.base_url:
-            raise ConfigError(f"base_url is only used by backend='openai' (got backend="
-                              f"{self.backend!r}); drop --base-url or pass --backend openai")
         if self.limit < 0 or self.shard_size < 1 or self.concurrency < 1:
             raise ConfigError("limit must be >= 0, shard_size and concurrency >= 1")
         if ";" in self.where:
             raise ConfigError("where: give one SQL boolean expression, without ';'")
-        self.sampling()  # validates the sampling fields, naming the bad one
+        self.sampling()  # n >= 1
 
     def sampling(self):
-        from ctrl.generation import SamplingParams
-
-        return SamplingParams(n=self.samples, temperature=self.temperature, top_p=self.top_p,
-                              max_new_tokens=self.max_new_tokens, seed=self.seed,
-                              repetition_penalty=self.repetition_penalty)
+        return self.generation.sampling(n=self.samples)
 
 
 def rollout_id(problem_id: str, model: str, turn: int, sample_idx: int, seed: int) -> str:
@@ -176,14 +158,14 @@ def _rows(cfg: RolloutConfig, problem, prompt, comps, bad: str | None) -> list[d
                     "the model's context; use a model with a longer context")
         ex = extract_code(c.text, problem.get("entry_point") or "") if c and not skip else None
         rows.append({
-            "rollout_id": rollout_id(problem["problem_id"], cfg.model, 0, k, cfg.seed),
-            "problem_id": problem["problem_id"], "model": cfg.model, "turn": 0,
+            "rollout_id": rollout_id(problem["problem_id"], cfg.generation.model, 0, k, cfg.generation.seed),
+            "problem_id": problem["problem_id"], "model": cfg.generation.model, "turn": 0,
             "sample_idx": k, "prompt": prompt, "completion": c.text if c else "",
             "code": ex.code if ex else None, "code_found": bool(ex and ex.code_found),
             "extract_method": ex.method if ex else "none",
             "finish_reason": c.finish_reason if c else "skipped",
             "n_tokens": c.n_tokens if c else 0, "prompt_tokens": c.prompt_tokens if c else 0,
-            "temperature": cfg.temperature, "seed": cfg.seed, "skip_reason": skip,
+            "temperature": cfg.generation.temperature, "seed": cfg.generation.seed, "skip_reason": skip,
         })
     return rows
 
@@ -215,9 +197,9 @@ def run(store, config: RolloutConfig, *, problems: str, pool: Any = None) -> Sta
     from ctrl.generation import model_fingerprint
     from ctrl.models import ModelPool
 
-    opts = {"base_url": config.base_url, "concurrency": config.concurrency} \
-        if config.backend == "openai" else {}
-    handle = (pool or ModelPool(store)).get(config.model, config.backend, **opts)
+    gen_cfg = config.generation
+    opts = {**gen_cfg.options(), "concurrency": config.concurrency} if gen_cfg.backend == "openai" else {}
+    handle = (pool or ModelPool(store)).get(gen_cfg.model, gen_cfg.backend, **opts)
     cfg, fingerprint = to_dict(config), model_fingerprint(handle.path)
     reuse = Reuse(store, enabled=config.reuse, samples=config.samples, find=lambda: candidates(
         store, stage=STAGE, table=TABLE, version=VERSION, config=cfg, fingerprint=fingerprint))

@@ -38,8 +38,7 @@ from storage import StorageError
 log = logging.getLogger("ctrl.rollout")
 
 # Config fields that decide a problem's rows (with the code version and the model fingerprint).
-SAMPLE_FIELDS = ("model", "backend", "samples", "temperature", "top_p", "repetition_penalty",
-                 "max_new_tokens", "seed")
+SAMPLE_FIELDS = ("generation", "samples")
 # What generation produced for a sample; everything else in a row is derived from the problem.
 OUTPUT_COLUMNS = ["completion", "finish_reason", "n_tokens", "prompt_tokens"]
 GENERATED = ("stop", "length", "prompt_too_long")  # not "skipped" (bad problem, no generation)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ctrl.config import ConfigError
+from ctrl.config import ConfigError, from_dict
 from ctrl.critic_prompts import critique_messages, leaks_hint, template_critique
 from ctrl.critique import CritiqueConfig, _keep_limits, balance, drop_reason, run
 from ctrl.judgment import parse_judgment
@@ -122,8 +122,8 @@ def test_config_rejects_bad_values_naming_the_fix(bad, fix):
 
 def test_model_synthesis_with_the_default_model_records_every_drop(store):
     keys = stage1_inputs(store)
-    cfg = CritiqueConfig(max_new_tokens=24, balance_correct=0, max_solutions=3,
-                         samples_per_solution=2)
+    cfg = from_dict(CritiqueConfig, {"generation.max_new_tokens": 24, "balance_correct": 0,
+                                         "max_solutions": 3, "samples_per_solution": 2})
     rows = store.read_table("critiques", run(store, cfg, **keys).key).to_pylist()
     assert len(rows) == 6 and {r["critic_model"] for r in rows} == {"default"}
     for r in rows:

@@ -5,14 +5,15 @@ import shutil
 
 import pytest
 
-from ctrl.config import ConfigError
+from ctrl.config import ConfigError, from_dict
 from ctrl.default_model import default_model_path
 from ctrl.evaluate import EvalConfig, revision_rollouts, run
 from ctrl.execute import ExecuteConfig
 from ctrl.execute import run as execute
 from test_critique_data import problem_rows, rollout_rows, write
 
-FAST = dict(max_new_tokens=8, n_resamples=200, isolation="none")
+FAST = dict(generation=from_dict(EvalConfig, {"generation.max_new_tokens": 8}).generation,
+            n_resamples=200, isolation="none")
 VARIANTS = ("/pass", "/wrong", "/partial")  # quick to judge; 1 of 3 passes
 
 

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from ctrl.config import from_dict
 from ctrl.default_model import default_model_path
 from ctrl.generation import GenerationError, SamplingParams, model_fingerprint
 from ctrl.models import ModelPool, fingerprint, generate_texts, resolve
@@ -57,7 +58,7 @@ def test_rollout_from_a_store_model_key(store, model_key):
     from ctrl.rollout import RolloutConfig, rollout_id, run
 
     key = _write_problems(store, _problems()[:2])
-    res = run(store, RolloutConfig(model=model_key, samples=2, max_new_tokens=8), problems=key)
+    res = run(store, from_dict(RolloutConfig, {"generation.model": model_key, "samples": 2, "generation.max_new_tokens": 8}), problems=key)
     rows = store.read_table("rollouts", res.key).to_pylist()
     assert len(rows) == 4 and {r["model"] for r in rows} == {model_key}
     assert all(r["rollout_id"] == rollout_id(r["problem_id"], model_key, 0, r["sample_idx"], 0)

@@ -16,18 +16,20 @@ def test_every_preset_resolves_into_stage_configs(name):
     for s, cfg in p.steps:  # every preset field reached the config object
         for field, value in presets.get(name).get(s.name, {}).items():
             if field != "variant" and s.variant(presets.get(name)[s.name].get("variant")) == s:
-                got = getattr(cfg, field)
+                got = cfg
+                for part in field.split("."):  # nested fields: generation.max_new_tokens
+                    got = getattr(got, part)
                 assert got == (tuple(value) if isinstance(value, list) else value), (s.name, field)
 
 
 @pytest.mark.parametrize("size", ["1.5b", "7b", "32b"])
 def test_gpu_presets_use_the_papers_settings(size):
     p = presets.get(f"gpu-{size}")
-    assert size.upper() in p["rollout"]["model"].upper() and "Coder" in p["rollout"]["model"]
-    assert {k: p["rollout"][k] for k in ("samples", "temperature", "top_p",
-                                         "repetition_penalty", "max_new_tokens")} == \
-        {"samples": 4, "temperature": 0.7, "top_p": 0.8, "repetition_penalty": 1.05,
-         "max_new_tokens": 1024}
+    cfg = pipeline.plan(f"gpu-{size}", "rollout").steps[-1][1]
+    assert size.upper() in cfg.generation.model.upper() and "Coder" in cfg.generation.model
+    g = cfg.generation
+    assert (cfg.samples, g.temperature, g.top_p, g.repetition_penalty, g.max_new_tokens) == \
+        (4, 0.7, 0.8, 1.05, 1024)
     assert p["sft"]["learning_rate"] == 2e-5 and p["sft"]["lr_scheduler"] == "cosine"
     assert p["sft"]["batch_size"] == 256 and p["sft"]["max_length"] == 2048
     assert p["sft"]["bf16"] is True and p["ingest"]["split"] == "train"

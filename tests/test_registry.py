@@ -113,3 +113,23 @@ def test_independent_steps_run_at_the_same_time(store):
         barrier.reset()
         barrier._timeout = 1
         pipeline.run(store, p, max_parallel=1)
+
+
+def test_generating_stages_share_one_nested_generation_config():
+    import typing
+
+    from ctrl.cli import build_parser
+    from ctrl.generation import GenerationConfig
+
+    for s in (registry.ROLLOUT, registry.CRITIQUE, registry.REVISE, registry.EVALUATE):
+        assert typing.get_type_hints(s.config)["generation"] is GenerationConfig, s.name
+        assert not {"temperature", "max_new_tokens", "model"} & {
+            f.name for f in dataclasses.fields(s.config)}, f"{s.name} copies generation fields"
+    # the same settings reach each stage from the CLI, nested or by their leaf name
+    args = build_parser().parse_args(["rollout", "--temperature", "0.2", "--max-new-tokens", "9"])
+    from ctrl import cli_args
+
+    cfg = cli_args.build_config(args, registry.ROLLOUT.config)
+    assert (cfg.generation.temperature, cfg.generation.max_new_tokens) == (0.2, 9)
+    cfg = pipeline.plan("tiny", "revise", {"revise": {"generation.temperature": 0.3}}).steps[-1][1]
+    assert cfg.generation.temperature == 0.3 and cfg.generation.max_new_tokens == 16  # preset kept

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ctrl.config import from_dict
 from ctrl.critique import CritiqueConfig
 from ctrl.critique import run as synthesize
 from ctrl.prompts import FINALIZE_INSTRUCTION
@@ -23,7 +24,7 @@ def one_torch_thread():
 def test_revisions_follow_the_ctrl_conversation_and_are_judged(store):
     keys = stage1_inputs(store)
     crit = synthesize(store, CritiqueConfig(synthesizer="template", balance_correct=0.5), **keys)
-    res = run(store, ReviseConfig(max_new_tokens=8, isolation="none"), critiques=crit.key,
+    res = run(store, from_dict(ReviseConfig, {"generation.max_new_tokens": 8, "isolation": "none"}), critiques=crit.key,
               problems=keys["problems"], rollouts=keys["rollouts"])
     rows = store.read_table("revisions", res.key).to_pylist()
     kept = [c for c in store.read_table("critiques", crit.key).to_pylist() if not c["dropped"]]
@@ -39,7 +40,7 @@ def test_revisions_follow_the_ctrl_conversation_and_are_judged(store):
         assert v["status"] is not None and v["n_cases"] > 0
         if not v["code_found"]:
             assert v["passed"] is False                      # nothing to run is a failure
-    assert run(store, ReviseConfig(max_new_tokens=8, isolation="none"), critiques=crit.key,
+    assert run(store, from_dict(ReviseConfig, {"generation.max_new_tokens": 8, "isolation": "none"}), critiques=crit.key,
                problems=keys["problems"], rollouts=keys["rollouts"]).cached
 
 

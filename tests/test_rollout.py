@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ctrl.config import ConfigError, to_dict
+from ctrl.config import ConfigError, to_dict, from_dict
 from ctrl.rollout import RolloutConfig, rollout_id, run
 
 STATEMENTS = {
@@ -58,7 +58,7 @@ def _rows(store, key: str) -> list[dict]:
 
 def test_rollout_rows_cache_and_skip_reason(store):
     key = _write_problems(store, _problems(long_one=True))
-    cfg = RolloutConfig(samples=2, max_new_tokens=12, shard_size=4, where="source = 'unit'")
+    cfg = from_dict(RolloutConfig, {"samples": 2, "generation.max_new_tokens": 12, "shard_size": 4, "where": "source = 'unit'"})
     res = run(store, cfg, problems=key)
     assert not res.cached and res.rows == 6 * 2
     rows = store.read_table("rollouts", res.key).to_pylist()
@@ -79,8 +79,8 @@ def test_rollout_rows_cache_and_skip_reason(store):
     again = run(store, cfg, problems=key)
     assert again.cached and again.key == res.key and again.rows == 12
     # limit selects the first problems by id; their rows are the same samples (seeded per prompt)
-    part = run(store, RolloutConfig(samples=2, max_new_tokens=12, shard_size=4, limit=2,
-                                    where="source = 'unit'"), problems=key)
+    part = run(store, from_dict(RolloutConfig, {"samples": 2, "generation.max_new_tokens": 12, "shard_size": 4,
+                                              "limit": 2, "where": "source = 'unit'"}), problems=key)
     first = {(r["problem_id"], r["sample_idx"]): r["completion"] for r in rows}
     sub = store.read_table("rollouts", part.key).to_pylist()
     assert sorted({r["problem_id"] for r in sub}) == ["unit/add", "unit/cat"]
@@ -89,11 +89,11 @@ def test_rollout_rows_cache_and_skip_reason(store):
 
 def test_config_rejects_bad_combinations():
     with pytest.raises(ConfigError, match="base_url"):
-        RolloutConfig(backend="openai")
+        from_dict(RolloutConfig, {"generation.backend": "openai"})
     with pytest.raises(ConfigError, match="--backend openai"):
-        RolloutConfig(base_url="http://x/v1")
+        from_dict(RolloutConfig, {"generation.base_url": "http://x/v1"})
     with pytest.raises(ConfigError, match="top_p"):
-        RolloutConfig(top_p=1.5)
+        from_dict(RolloutConfig, {"generation.top_p": 1.5})
 
 
 def test_bad_sql_filter_names_the_columns(store):
@@ -115,7 +115,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, monkeypatch):
     # Uninterrupted reference run, in-process.
     ref = Store(str(tmp_path / "ref"))
     key = _write_problems(ref, problems)
-    cfg = RolloutConfig(samples=2, max_new_tokens=16, shard_size=1, seed=5)
+    cfg = from_dict(RolloutConfig, {"samples": 2, "generation.max_new_tokens": 16, "shard_size": 1, "generation.seed": 5})
     ref_rows = _rows(ref, run(ref, cfg, problems=key).key)
     # A real `ctrl rollout` process, killed with SIGKILL once its first shard is on disk.
     home = tmp_path / "killed"
@@ -161,7 +161,7 @@ def test_new_problems_reuse_earlier_samples_and_match_a_fresh_rollout(store):
     old = [_problem(k, STATEMENTS[k], k) for k in ("add", "cat", "rev")]
     new = [*old[:2], _problem("rev", "Write a function to reverse a list.", "rev"),
            _problem("mx", STATEMENTS["mx"], "mx")]
-    cfg = RolloutConfig(samples=2, max_new_tokens=8, shard_size=2)
+    cfg = from_dict(RolloutConfig, {"samples": 2, "generation.max_new_tokens": 8, "shard_size": 2})
     first = run(store, cfg, problems=_write_problems_as(store, "feedc0ffee00000a", old))
     assert first.metrics["problems_generated"] == 3 and first.metrics["problems_reused"] == 0
     # limit/shard_size/where do not change a problem's rows; sampling settings and model do
@@ -170,7 +170,7 @@ def test_new_problems_reuse_earlier_samples_and_match_a_fresh_rollout(store):
             fingerprint=first.manifest["inputs"]["model"])] == [first.key]
     for other, fp in [({"max_new_tokens": 9}, None), ({"seed": 1}, None), ({}, "sha256:other")]:
         assert candidates(store, stage=STAGE, table=TABLE, version=VERSION,
-                          config=to_dict(replace(cfg, **other)),
+                          config=to_dict(replace(cfg, generation=replace(cfg.generation, **other))),
                           fingerprint=fp or first.manifest["inputs"]["model"]) == []
 
     second = run(store, cfg, problems=_write_problems_as(store, "feedc0ffee00000b", new))
