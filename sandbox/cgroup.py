@@ -119,8 +119,10 @@ class SlotCgroup:
             if self.version == "v1":
                 memsw = f"{d}/memory.memsw.limit_in_bytes"
                 has_sw = os.path.exists(memsw)
-                # memsw must stay >= the memory limit: order the two writes by direction
-                if has_sw and self.memory_mb is not None and memory_mb > self.memory_mb:
+                # memsw must stay >= the memory limit: order the two writes by direction, from
+                # the limit in force (a restarted slot reuses its cgroup: our memo may be unset)
+                current = int(_read(f"{d}/memory.limit_in_bytes").strip() or 0)
+                if has_sw and limit > current:
                     _write(memsw, limit)
                 _write(f"{d}/memory.limit_in_bytes", limit)
                 if has_sw:

@@ -500,3 +500,23 @@ def test_direct_run_times_are_the_workers_not_the_candidates():
             "while time.monotonic() - t < 0.3:\n    pass\nos._exit(0)\ndef f(x):\n    return x + 1")
     res = judge([call(code, [{"args": [1], "expected": 2}])])[0]
     assert res["cases"][0]["time_ms"] != 0.001
+
+
+def test_a_restarted_slot_can_raise_its_cgroup_memory_limit():
+    """A jail restarted after a failure reuses its slot's cgroup with the old limit in force; raising
+    it must order the memsw and memory writes by the limit in force (EINVAL otherwise), or every
+    later item of a larger memory_mb is a sandbox_error."""
+    from sandbox import cgroup
+
+    first = cgroup.SlotCgroup(jail.MAX_SLOTS - 1)
+    try:
+        first.set_memory(128)
+        again = cgroup.SlotCgroup(jail.MAX_SLOTS - 1)  # a fresh object: it does not know the 128
+        again.set_memory(1024)
+        again.set_memory(64)
+        res = judge([call("def f():\n    return 2\n", [{"args": [], "expected": 2}], memory_mb=1024),
+                     call("def f():\n    return len(bytearray(600 << 20))\n",
+                          [{"args": [], "expected": 600 << 20}], memory_mb=1024)], workers=1)
+        assert [r["passed"] for r in res] == [True, True], res
+    finally:
+        first.remove()
