@@ -34,7 +34,7 @@ from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages, leaks_hint, template_critique
 from ctrl.judgment import parse_judgment
-from ctrl.models import ModelPool, generate_texts, resolve, sampling
+from ctrl.models import ModelPool, generate_texts
 from ctrl.stage import StageResult, materialize
 
 log = logging.getLogger("ctrl.critique")
@@ -216,7 +216,7 @@ def _synthesize_shard(groups: list[list[dict]], *, cfg: CritiqueConfig, probs: d
         texts = [[template_critique(k, h, p)] for _, k, h, p, _ in todo]
     else:
         texts = generate_texts(handle, [t[4] for t in todo],
-                               sampling(cfg, cfg.samples_per_solution))
+                               cfg.generation.sampling(cfg.samples_per_solution))
     made = []
     for (r, kind, hint, passed, prompt), samples in zip(todo, texts):
         for j, text in enumerate(samples):
@@ -249,13 +249,12 @@ def run(store: Any, cfg: CritiqueConfig, *, rollouts: str, executions: str,
               and execs[r["rollout_id"]].get("status") != "sandbox_error"]
     left_out = balance(usable, {r["rollout_id"]: bool(execs[r["rollout_id"]]["passed"])
                                 for r in usable}, cfg.balance_correct, cfg.seed)
-    model = resolve(store, cfg.generation.model) if cfg.synthesizer == "model" else "template"
     inputs = {"rollouts": rollouts, "executions": executions, "problems": problems}
-    if cfg.synthesizer == "model":  # the weights, not just the name, key the output
-        inputs["model"] = fingerprint(model)
     handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
                                             **cfg.generation.options()) \
         if cfg.synthesizer == "model" else None
+    if handle is not None:  # the weights, not just the name, key the output
+        inputs["model"] = fingerprint(handle.path)
 
     def counts() -> dict:
         return {"metrics": {"solutions": len(rows), "balanced_out": len(left_out)}}
@@ -285,18 +284,17 @@ def criticize(store: Any, cfg: CriticConfig, *, rollouts: str, problems: str,
         wanted = set(rollout_ids)
         rows = [r for r in rows if r["rollout_id"] in wanted]
     rows = sorted(rows, key=lambda r: r["rollout_id"])
-    model = resolve(store, cfg.generation.model)
     handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
                                             **cfg.generation.options())
 
     def shard(chunk: list[dict]) -> list[dict]:
         prompts = [critique_messages(probs[r["problem_id"]], r) for r in chunk]
-        texts = generate_texts(handle, prompts, sampling(cfg))
+        texts = generate_texts(handle, prompts, cfg.generation.sampling())
         return [_row(r, 0, model=cfg.generation.model, origin="critic", seed=cfg.generation.seed, prompt=p,
                      critique=t[0], judgment=parse_judgment(t[0]))
                 for r, p, t in zip(chunk, prompts, texts)]
 
-    inputs = {"rollouts": rollouts, "problems": problems, "model": fingerprint(model)}
+    inputs = {"rollouts": rollouts, "problems": problems, "model": fingerprint(handle.path)}
     conf = to_dict(cfg) | {"rollout_ids": sorted(rollout_ids) if rollout_ids is not None else None}
     return materialize(store, stage="criticize", table="critiques", version=CRITIC_VERSION,
                        config=conf, inputs=inputs, items=rows, process=shard,

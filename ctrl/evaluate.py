@@ -41,9 +41,8 @@ from ctrl.fingerprint import code_version
 from ctrl.generation import GenerationConfig, generation
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
-from ctrl.critique import CriticConfig, criticize, fingerprint, load_inputs
-from ctrl.models import ModelPool
-from ctrl.models import resolve as resolve_model
+from ctrl.critique import CriticConfig, criticize, load_inputs
+from ctrl.models import ModelPool, fingerprint as model_weights
 from ctrl.metrics import bootstrap, pass_at_1, point_metrics
 from ctrl.revise import ReviseConfig
 from ctrl.revise import run as revise_run
@@ -225,9 +224,9 @@ def run(store: Any, cfg: EvalConfig, *, problems: str, rollouts: str, executions
     inputs = {"problems": problems, "rollouts": rollouts, "executions": executions,
               "critic": critic_label(critic)}
     if inputs["critic"] != "none":  # the weights, not just the names, key the results
-        inputs["generator_weights"] = fingerprint(resolve_model(store, cfg.generation.model))
+        inputs["generator_weights"] = model_weights(store, cfg.generation.model)
         critic_model = cfg.generation.model if critic == "self" else str(critic)
-        inputs["critic_weights"] = fingerprint(resolve_model(store, critic_model))
+        inputs["critic_weights"] = model_weights(store, critic_model)
     conf = to_dict(cfg)
     state: dict[str, Any] = {}
 

@@ -36,7 +36,7 @@ from ctrl.config import ConfigError, doc, to_dict
 from ctrl.errors import UserError
 from ctrl.datasets import BUILTIN, FORMATS, BadRow, Options, adapter, normalize_all
 from ctrl.datasets.common import PROBLEMS_SCHEMA, QUARANTINE_SCHEMA, raw_preview
-from ctrl.datasets.loading import RawSource, SourceError, load_source
+from ctrl.datasets.loading import RawSource, load_source
 from ctrl.decontam import NgramIndex, decontaminate
 from ctrl.stage import Outputs, StageResult, materialize_tables
 from storage import Store

@@ -62,11 +62,6 @@ def fingerprint(store: Any, model: str) -> str:
     return model_fingerprint(resolve(store, model))
 
 
-def sampling(cfg: Any, n: int = 1) -> SamplingParams:
-    """SamplingParams from a stage config's nested ``generation`` (ctrl.generation.GenerationConfig)."""
-    return cfg.generation.sampling(n)
-
-
 class Handle:
     """One model on one backend; loads on first use.
 

@@ -28,7 +28,6 @@ on 100/453 (equivalent mutants), which is why those two are opt-in.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import dataclasses
 import hashlib
@@ -280,13 +279,6 @@ def run(store: Store, config: ReferenceConfig, *, problems: str) -> StageResult:
                        inputs={"problems": problems}, items=items, process=process,
                        shard_size=config.shard_size, schema=ROLLOUT_SCHEMA,
                        desc="reference rollouts")
-
-
-def config_from_args(args: argparse.Namespace) -> ReferenceConfig:
-    """The ReferenceConfig from ``ctrl execute --reference`` options."""
-    return ReferenceConfig(n_broken=args.n_broken, seed=args.seed, limit=args.limit,
-                           **({"mutations": tuple(args.mutations.split(","))}
-                              if args.mutations else {}))
 
 
 def summary(store: Store, key: str) -> dict[str, Any]:

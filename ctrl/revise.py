@@ -27,7 +27,7 @@ from ctrl.generation import GenerationConfig, generation
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critique import fingerprint, load_inputs
-from ctrl.models import ModelPool, resolve, sampling
+from ctrl.models import ModelPool
 from ctrl.stage import StageResult, materialize
 from sandbox import JUDGE_VERSION
 
@@ -82,7 +82,7 @@ def revise_rows(todo: Sequence[tuple[dict, dict, str]], problems: dict, cfg: Rev
 
     cases = [RevisionCase(f"{c['critique_id']}/r{round_}", r["problem_id"], list(r["prompt"]),
                           r["completion"] or "", text) for c, r, text in todo]
-    revs = revise_and_judge(handle, cases, problems, sampling(cfg), test_set=cfg.test_set,
+    revs = revise_and_judge(handle, cases, problems, cfg.generation.sampling(), test_set=cfg.test_set,
                             isolation=cfg.isolation, workers=cfg.workers or None)
     out = []
     for (c, r, _), v in zip(todo, revs):
@@ -112,7 +112,6 @@ def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
                              f"rollouts {rollouts} (e.g. {unknown[:3]}); pass the rollouts key the "
                              "critiques were made from")
     crit.sort(key=lambda c: c["critique_id"])
-    model = resolve(store, cfg.generation.model)
     handle = (pool or ModelPool(store)).get(cfg.generation.model, cfg.generation.backend,
                                             **cfg.generation.options())
 
@@ -123,7 +122,7 @@ def run(store: Any, cfg: ReviseConfig, *, critiques: str, problems: str,
     conf = {k: v for k, v in to_dict(cfg).items() if k != "workers"}
     return materialize(store, stage="revise", table="revisions", version=VERSION, config=conf,
                        inputs={"critiques": critiques, "problems": problems,
-                               "rollouts": rollouts, "model": fingerprint(model)},
+                               "rollouts": rollouts, "model": fingerprint(handle.path)},
                        items=crit, process=process, shard_size=cfg.shard_size, schema=SCHEMA,
                        desc="revise")
 

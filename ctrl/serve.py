@@ -23,7 +23,7 @@ from typing import Any
 
 from ctrl.config import ConfigError
 from ctrl.errors import UserError
-from ctrl.generation import GenerationError, SamplingParams, load_backend
+from ctrl.generation import SamplingParams, load_backend
 
 log = logging.getLogger("ctrl.serve")
 

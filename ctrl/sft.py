@@ -32,8 +32,7 @@ from ctrl.fingerprint import code_version
 from ctrl import cli_args
 from ctrl.config import ConfigError, doc, to_dict
 from ctrl.critic_prompts import critique_messages
-from ctrl.critique import fingerprint
-from ctrl.models import resolve as resolve_model
+from ctrl.models import fingerprint as model_weights, resolve as resolve_model
 from ctrl.stage import StageResult, materialize, training
 
 log = logging.getLogger("ctrl.sft")
@@ -261,7 +260,7 @@ def run(store: Any, cfg: SFTConfig, *, critiques: str, problems: str, rollouts: 
     if cfg.resume_from:
         inputs["resume_from"] = cfg.resume_from
     else:
-        inputs["base_model"] = fingerprint(resolve_model(store, cfg.model))
+        inputs["base_model"] = model_weights(store, cfg.model)
     # critiques: lineage only (sft_examples, a keyed input, already depends on them)
     with training(store, stage="sft", version=VERSION, config=to_dict(cfg), inputs=inputs,
                   lineage={"critiques": critiques}) as run:

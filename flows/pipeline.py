@@ -30,7 +30,7 @@ from ctrl import pipeline, registry
 from ctrl.config import ConfigError
 from ctrl.presets import names
 from flows.artifacts import publish_report
-from flows.stage import TASKS, gpu_deployment  # noqa: F401 - gpu_deployment: re-exported
+from flows.stage import TASKS
 from storage import Store
 
 PresetName = Literal[tuple(names())]  # type: ignore[valid-type]

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import pathlib
 
-import pytest
-
 from ctrl import pipeline, report
 from ctrl.cli import main as ctrl_main
-from ctrl.config import ConfigError
 
 # Reference rollouts (canonical + broken code, no model) keep this to a second or two.
 FAST = {"rollout": {"variant": "reference"}}
